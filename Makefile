@@ -1,0 +1,38 @@
+# kd-teach: make run | make test | make lab | make setup
+# Override the torch spec for another platform, e.g. `make setup TORCH_SPEC="torch==2.13.0+cu128"`.
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PRESET     ?= cpu
+BIN        := $(VENV)/bin
+
+# Local data (SST-2, corpus): $KD_TEACH_DATA_DIR if set, else ../shared/data when it exists.
+KD_TEACH_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
+ifneq ($(KD_TEACH_DATA_DIR),)
+export KD_TEACH_DATA_DIR
+endif
+STAMP      := $(VENV)/.kd-teach-installed
+
+.PHONY: setup run test lab clean
+
+setup: $(STAMP)
+
+# torch first, pinned: an unpinned torch pulled in by another package can be a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/kd-teach run sst2 --preset $(PRESET)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,101 @@
+"""Measure a model as the results table reports it: accuracy, size and CPU latency."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from kd_teach.models import count_parameters, size_on_disk_mb
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
+    """Logits of ``model`` over every batch of ``loader``, in loader order.
+
+    Returns:
+        (examples, classes) float32 tensor on the CPU.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for batch in loader:
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels" and torch.is_tensor(v)}
+        out.append(model(**inputs).logits.float().cpu())
+    return torch.cat(out)
+
+
+def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Share of examples whose argmax logit equals the label (the loader yields ``labels``)."""
+    logits = predict_logits(model, loader)
+    labels = torch.cat([b["labels"] for b in loader])
+    return (logits.argmax(-1) == labels).float().mean().item()
+
+
+@torch.inference_mode()
+def latency_ms_per_sentence(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    sentences: list[str],
+    batch_size: int,
+    repeats: int = 5,
+    max_length: int = 64,
+) -> float:
+    """Median CPU wall time per sentence, in milliseconds, at a given batch size.
+
+    The model is copied to the CPU in float32; each repeat runs every batch of ``sentences``
+    (padded to the longest in its batch, as in serving) after one warm-up pass, and the
+    median over repeats is divided by the number of sentences. Threads: torch's default.
+    """
+    model = model.to("cpu").eval()
+    torch.set_flush_denormal(True)  # denormal weights would make the CPU time misleading
+    batches = [tokenizer(sentences[i:i + batch_size], padding=True, truncation=True,
+                         max_length=max_length, return_tensors="pt")
+               for i in range(0, len(sentences), batch_size)]
+
+    def one_pass() -> float:
+        t0 = time.perf_counter()
+        for b in batches:
+            model(**b)
+        return time.perf_counter() - t0
+
+    one_pass()  # warm-up: allocations, lazy init
+    seconds = statistics.median(one_pass() for _ in range(repeats))
+    return 1000.0 * seconds / len(sentences)
+
+
+def evaluate(
+    model: PreTrainedModel,
+    dev_loader: DataLoader,
+    tokenizer: PreTrainedTokenizerBase,
+    dev_sentences: list[str],
+    repeats: int = 5,
+    save_dir: str | Path | None = None,
+    latency_sentences: int = 64,
+) -> dict:
+    """Dev accuracy, parameters, size on disk (MB) and latency (ms/sentence) at batch 1 and 32.
+
+    Args:
+        model: a sequence classifier.
+        dev_loader: tokenised dev set with ``labels``.
+        tokenizer: the model's tokenizer, for the latency runs.
+        dev_sentences: raw dev sentences; the first ``latency_sentences`` time the model.
+        repeats: timed passes per batch size (median reported).
+        save_dir: where the model is saved to measure its size (a temporary folder if None).
+    Returns:
+        dict with ``accuracy``, ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
+    """
+    metrics = {"accuracy": accuracy(model, dev_loader), "params": count_parameters(model)}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(save_dir) if save_dir else Path(tmp)
+        if not (folder / "config.json").is_file():
+            model.save_pretrained(folder)
+        metrics["size_mb"] = size_on_disk_mb(folder)
+    sample = dev_sentences[:latency_sentences]
+    metrics["latency_ms_b1"] = latency_ms_per_sentence(model, tokenizer, sample, 1, repeats)
+    metrics["latency_ms_b32"] = latency_ms_per_sentence(model, tokenizer, sample, 32, repeats)
+    return metrics

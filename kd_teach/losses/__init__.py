@@ -1,0 +1,4 @@
+"""Distillation losses, each a pure function of tensors named as in its paper."""
+from kd_teach.losses.hinton import distillation_loss, kd_loss, student_loss
+
+__all__ = ["student_loss", "distillation_loss", "kd_loss"]

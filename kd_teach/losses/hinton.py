@@ -1,0 +1,108 @@
+"""Hinton knowledge distillation: student loss + distillation loss, scaled by T^2.
+
+Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network" (2015), Section 2:
+
+    L = alpha * L_student + beta * L_distil
+    L_student = CE(y, softmax(z_s))                                  hard labels, T = 1
+    L_distil  = T^2 * KL(softmax(z_t / T) || softmax(z_s / T))        soft targets vs soft predictions
+
+The gradient of the soft term with respect to z_s scales like 1/T^2 (Section 2.1), so
+multiplying by T^2 keeps its size comparable when T changes. TinyBERT's prediction loss
+and TextBrewer leave the T^2 out; ``scale_by_T2=False`` reproduces that choice.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from kd_teach.temperature import check_temperature, log_softmax_with_temperature, soft_targets
+
+
+def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            "student_logits and teacher_logits must have the same shape (batch, classes), got "
+            f"student {tuple(student_logits.shape)} and teacher {tuple(teacher_logits.shape)}"
+        )
+    if student_logits.dim() != 2:
+        raise ValueError(f"logits must be 2-D (batch, classes), got shape {tuple(student_logits.shape)}")
+
+
+def student_loss(student_logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy between the student's hard predictions (T = 1) and the hard labels.
+
+    Args:
+        student_logits: (batch, classes) raw student scores.
+        labels: (batch,) integer class ids in [0, classes).
+    Returns:
+        Scalar tensor: mean cross-entropy per example, in nats.
+    Raises:
+        ValueError: if ``labels`` is not (batch,) for the logits' batch.
+    Source: Hinton et al. 2015, Section 2 (the "second objective").
+    """
+    if student_logits.dim() != 2 or labels.shape != student_logits.shape[:1]:
+        raise ValueError(
+            f"expected student_logits (batch, classes) and labels (batch,), got "
+            f"{tuple(student_logits.shape)} and {tuple(labels.shape)}"
+        )
+    return F.cross_entropy(student_logits, labels)  # -(1/B) sum_b log p_s(y_b)
+
+
+def distillation_loss(
+    student_logits: Tensor, teacher_logits: Tensor, T: float = 2.0, scale_by_T2: bool = True
+) -> Tensor:
+    """Soft-target loss of Hinton et al. (2015): KL(softmax(z_t/T) || softmax(z_s/T)) * T^2.
+
+    KL differs from the cross-entropy with the soft targets only by the teacher's entropy,
+    a constant for the student: same gradients, but KL is 0 when the student matches.
+
+    Args:
+        student_logits: (batch, classes) raw scores of the student.
+        teacher_logits: (batch, classes) raw scores of the teacher; same shape. Detached.
+        T: temperature, a finite float > 0.
+        scale_by_T2: multiply by T^2 so gradients keep their size as T changes.
+    Returns:
+        Scalar tensor: mean KL per example ("batchmean"), in nats, times T^2 if asked.
+    Raises:
+        ValueError: if the shapes differ or T is not a finite number > 0.
+    Source: Hinton et al. 2015, Section 2 and 2.1 (the T^2 factor).
+    """
+    _check_logits(student_logits, teacher_logits)
+    T = check_temperature(T)
+    p_t = soft_targets(teacher_logits, T)                          # (B, C) soft targets
+    log_p_t = log_softmax_with_temperature(teacher_logits.detach(), T)
+    log_q_s = log_softmax_with_temperature(student_logits, T)       # (B, C) log soft predictions
+    kl = (p_t * (log_p_t - log_q_s)).sum(-1).mean()                # sum_i p_i log(p_i/q_i), batchmean
+    return kl * T**2 if scale_by_T2 else kl
+
+
+def kd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    labels: Tensor,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    T: float = 2.0,
+    scale_by_T2: bool = True,
+) -> Tensor:
+    """L = alpha * L_student + beta * L_distil (Hinton et al. 2015, Section 2).
+
+    Args:
+        student_logits: (batch, classes) raw student scores.
+        teacher_logits: (batch, classes) raw teacher scores, same shape.
+        labels: (batch,) hard labels.
+        alpha: weight of the student loss (hard labels), >= 0.
+        beta: weight of the distillation loss (soft targets), >= 0.
+        T: temperature, a finite float > 0.
+        scale_by_T2: passed to :func:`distillation_loss`.
+    Returns:
+        Scalar tensor, in nats.
+    Raises:
+        ValueError: on a shape mismatch, a bad T, or a negative weight.
+    """
+    for name, w in (("alpha", alpha), ("beta", beta)):
+        if not w >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {w!r}")
+    return alpha * student_loss(student_logits, labels) + beta * distillation_loss(
+        student_logits, teacher_logits, T, scale_by_T2
+    )

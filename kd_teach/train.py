@@ -1,0 +1,156 @@
+"""The one training loop every stage shares.
+
+A stage supplies a ``loss_fn(model, batch) -> loss`` (or ``(loss, {"name": value})`` to log
+the terms); the loop does the rest: AdamW with linear warm-up and decay, gradient clipping,
+device placement and mixed precision through accelerate, a tqdm progress bar, evaluation at
+the end of every epoch, and atomic checkpoints it resumes from after an interruption.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from kd_teach.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from kd_teach.data import set_loader_epoch
+
+LossFn = Callable[[torch.nn.Module, dict], "torch.Tensor | tuple[torch.Tensor, dict]"]
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and loop settings of one stage."""
+
+    epochs: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    mixed_precision: str = "no"   # "no" | "bf16" | "fp16" (accelerate)
+    checkpoint_every: int = 100   # optimiser steps between checkpoints
+    log_every: int = 10           # optimiser steps between entries of the loss history
+    desc: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """What a finished stage returns: its loss curve, its evaluations and its cost."""
+
+    steps: int
+    seconds: float                                   # wall-clock training time, resumed parts included
+    history: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "lr", <terms>}
+    evals: list[dict] = field(default_factory=list)    # {"epoch", "step", <metrics>} per epoch
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def train(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    loss_fn: LossFn,
+    config: TrainConfig,
+    eval_fn: Callable[[torch.nn.Module], dict] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    params: list | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``loader`` with ``loss_fn``; resume from ``checkpoint_dir``.
+
+    Args:
+        model: the module being trained (its parameters are optimised, or ``params``).
+        loader: training batches; a shuffled loader from :func:`kd_teach.data.make_loader`
+            gives the same order per (seed, epoch), so a resumed run sees the same batches.
+        loss_fn: ``loss_fn(model, batch)`` -> scalar loss, or (loss, dict of floats to log).
+        config: :class:`TrainConfig`.
+        eval_fn: ``eval_fn(model)`` -> dict of metrics, called after every epoch.
+        checkpoint_dir: where ``checkpoint.pt`` is written every ``checkpoint_every`` steps,
+            at each epoch's end and on Ctrl-C; if it exists, training resumes from it.
+        params: parameters to optimise (default: all of ``model``'s).
+    Returns:
+        :class:`TrainResult`. The checkpoint is kept; the caller saves the final model.
+    Raises:
+        ValueError: if the loader is empty or ``config.epochs`` < 1.
+    """
+    steps_per_epoch = len(loader)
+    if steps_per_epoch == 0 or config.epochs < 1:
+        raise ValueError(f"nothing to train: {steps_per_epoch} batches per epoch, epochs={config.epochs}")
+    total_steps = steps_per_epoch * config.epochs
+    seed_everything(config.seed)
+    # Tiny (denormal) floats appear in a freshly initialised BERT's activations and Adam
+    # state after a few dozen steps; on a CPU they made every step ~20x slower (measured).
+    torch.set_flush_denormal(True)
+
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    optimizer = torch.optim.AdamW(params if params is not None else model.parameters(),
+                                  lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
+    result = TrainResult(steps=0, seconds=0.0)
+    state = load_checkpoint(ckpt_path) if ckpt_path else None
+    if state is not None:  # resume: weights, optimiser, schedule, position in the data, RNGs
+        accelerator.unwrap_model(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        result = TrainResult(**state["result"])
+        set_rng_state(state["rng"])
+
+    def save() -> None:
+        if ckpt_path is not None:
+            atomic_save({"model": accelerator.unwrap_model(model).state_dict(),
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "result": result.to_dict(), "rng": rng_state()}, ckpt_path)
+
+    progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False)
+    start = time.perf_counter() - result.seconds
+    try:
+        while result.steps < total_steps:
+            epoch, skip = divmod(result.steps, steps_per_epoch)
+            set_loader_epoch(loader, epoch)
+            model.train()
+            for i, batch in enumerate(loader):
+                if i < skip:  # batches this epoch already trained on before the interruption
+                    continue
+                out = loss_fn(model, _to_device(batch, accelerator.device))
+                loss, terms = out if isinstance(out, tuple) else (out, {})
+                accelerator.backward(loss)
+                if config.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.steps += 1
+                result.seconds = time.perf_counter() - start
+                progress.update(1)
+                if result.steps % config.log_every == 0 or result.steps == total_steps:
+                    entry = {"step": result.steps, "epoch": epoch, "loss": loss.item(),
+                             "lr": scheduler.get_last_lr()[0], **{k: float(v) for k, v in terms.items()}}
+                    result.history.append(entry)
+                    progress.set_postfix(loss=f"{entry['loss']:.4f}")
+                if result.steps % config.checkpoint_every == 0:
+                    save()
+            if eval_fn is not None:
+                metrics = eval_fn(accelerator.unwrap_model(model))
+                result.evals.append({"epoch": epoch, "step": result.steps, **metrics})
+            result.seconds = time.perf_counter() - start
+            save()
+    except KeyboardInterrupt:
+        result.seconds = time.perf_counter() - start
+        save()  # nothing trained is lost: the next call resumes from here
+        progress.close()
+        raise
+    progress.close()
+    accelerator.unwrap_model(model).eval()
+    return result
