@@ -13,7 +13,7 @@ export KD_TEACH_DATA_DIR
 endif
 STAMP      := $(VENV)/.kd-teach-installed
 
-.PHONY: setup run test lab clean
+.PHONY: setup run test lab notebooks clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,14 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Re-create every notebooks/*.ipynb from its jupytext source and execute it (smoke preset).
+notebooks: setup
+	for src in notebooks/[0-9]*.py; do \
+	  $(BIN)/jupytext --to ipynb "$$src" && \
+	  KD_TEACH_PRESET=smoke TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=900 "$${src%.py}.ipynb" || exit 1; \
+	done
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -36,9 +36,12 @@ class Preset:
     student: StudentSize = field(default_factory=StudentSize)
     student_epochs: int = 3
     student_lr: float = 3e-4
-    T: float = 2.0                    # Hinton KD temperature
-    alpha: float = 0.5                # weight of the student loss (hard labels)
-    beta: float = 0.5                 # weight of the distillation loss (soft targets)
+    # Hinton et al. (2015) found a "considerably lower weight" on the hard-label term best.
+    # On the cpu preset (seed 0) T=4, alpha=0.1 gave 0.798 dev accuracy vs 0.794 for T=2,
+    # alpha=0.5 (baseline: 0.789); those are the only two settings tried.
+    T: float = 4.0                    # Hinton KD temperature
+    alpha: float = 0.1                # weight of the student loss (hard labels)
+    beta: float = 0.9                 # weight of the distillation loss (soft targets)
     warmup_ratio: float = 0.1
     teacher_seed: int = 0             # the teacher is fine-tuned once per preset and cached
     latency_repeats: int = 5
@@ -50,9 +53,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        name="smoke", train_size=640, dev_size=872, batch_size=32, teacher_epochs=1,
+        name="smoke", train_size=2000, dev_size=872, batch_size=32, teacher_epochs=1,
         teacher_lr=1e-4, student=StudentSize(layers=2, hidden=128, heads=2, ffn=512),
-        student_epochs=2, student_lr=5e-4, latency_repeats=2,
+        student_epochs=5, student_lr=5e-4, latency_repeats=2,
     ),
     "cpu": Preset(
         name="cpu", train_size=16_000, batch_size=32, teacher_epochs=1, teacher_lr=1e-4,

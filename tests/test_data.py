@@ -1,0 +1,55 @@
+"""SST-2 loading (real rows), the offline error, dynamic padding and the resumable batch order."""
+import os
+
+import pytest
+import torch
+
+from kd_teach import hub
+from kd_teach.data import load_sst2, make_loader, set_loader_epoch
+from kd_teach.hub import OfflineAssetError
+
+needs_data = pytest.mark.skipif(not os.environ.get("KD_TEACH_DATA_DIR"), reason="KD_TEACH_DATA_DIR not set")
+
+
+@needs_data
+def test_sst2_has_the_real_glue_rows():
+    ds = load_sst2()
+    assert (len(ds["train"]), len(ds["validation"])) == (67_349, 872)
+    assert ds["train"].column_names == ["sentence", "label"]
+    assert ds["train"][0]["sentence"].strip() == "hide new secretions from the parental units"
+    assert ds["validation"][0] == {"sentence": "it 's a charming and often affecting journey . ", "label": 1}
+    assert set(ds["validation"]["label"]) == {0, 1}
+    assert sum(ds["validation"]["label"]) == 444  # GLUE SST-2 dev: 444 positive, 428 negative
+
+
+def test_offline_without_data_names_both_ways(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_TEACH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_reachable.cache_clear()
+    with pytest.raises(OfflineAssetError, match="KD_TEACH_DATA_DIR") as err:
+        load_sst2()
+    assert "load_dataset('glue', 'sst2')" in str(err.value)
+    hub.hub_reachable.cache_clear()
+
+
+def test_dynamic_padding_pads_to_the_longest_in_each_batch(smoke_data):
+    loader = make_loader(smoke_data.dev, smoke_data.tokenizer, batch_size=8)
+    for batch in list(loader)[:5]:
+        longest = int(batch["attention_mask"].sum(-1).max())
+        assert batch["input_ids"].shape[1] == longest
+        pads = batch["input_ids"][batch["attention_mask"] == 0]
+        assert (pads == smoke_data.tokenizer.pad_token_id).all()
+
+
+def test_shuffled_order_is_a_function_of_seed_and_epoch(smoke_data):
+    loader = smoke_data.train_loader(batch_size=32, seed=3)
+
+    def first_ids(epoch):
+        set_loader_epoch(loader, epoch)
+        return [b["labels"].tolist() + b["input_ids"][:, 1].tolist() for b in loader]
+
+    assert first_ids(0) == first_ids(0)      # same epoch: same batches (what resume relies on)
+    assert first_ids(0) != first_ids(1)      # another epoch: another order
+    set_loader_epoch(loader, 0)
+    seen = torch.cat([b["labels"] for b in loader])
+    assert len(seen) == len(smoke_data.train)  # every sentence once per epoch

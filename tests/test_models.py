@@ -1,0 +1,58 @@
+"""The packaged teacher is the real all-MiniLM-L6-v2; students share its vocabulary; offline errors are clear."""
+import time
+
+import pytest
+import torch
+
+from kd_teach import hub
+from kd_teach.hub import OfflineAssetError
+from kd_teach.models import build_student, count_parameters, load_teacher, resolve_teacher
+from kd_teach.presets import StudentSize
+
+
+def test_packaged_teacher_is_minilm_l6():
+    teacher = load_teacher()
+    c = teacher.config
+    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size) == (6, 384, 12, 1536)
+    assert c.vocab_size == 30_522
+    encoder_params = count_parameters(teacher.bert)
+    assert 22.5e6 < encoder_params < 22.9e6  # all-MiniLM-L6-v2: 22.7M
+
+
+def test_packaged_teacher_gives_its_known_sentence_similarity(tokenizer):
+    # all-MiniLM-L6-v2 is a sentence-embedding model: mean-pooled embeddings of paraphrases are
+    # close, of unrelated sentences far. A random or broken checkpoint fails this.
+    encoder = load_teacher().bert.eval()
+    sentences = ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell today."]
+    batch = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = encoder(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1)
+    e = torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+
+
+def test_student_shares_the_teacher_vocabulary_and_has_the_asked_size():
+    teacher = load_teacher()
+    student = build_student(teacher.config, StudentSize(layers=2, hidden=128, heads=2, ffn=512))
+    c = student.config
+    assert (c.vocab_size, c.pad_token_id) == (teacher.config.vocab_size, teacher.config.pad_token_id)
+    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size) == (2, 128, 2, 512)
+    assert count_parameters(student) < count_parameters(teacher) / 4
+
+
+def test_student_size_error_names_the_values():
+    with pytest.raises(ValueError, match="hidden size 100 is not divisible by heads=3"):
+        build_student(load_teacher().config, StudentSize(layers=2, hidden=100, heads=3, ffn=256))
+
+
+def test_hub_teacher_offline_fails_fast_in_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_reachable.cache_clear()
+    t0 = time.perf_counter()
+    with pytest.raises(OfflineAssetError) as err:
+        resolve_teacher("kd-teach-test/no-such-model")
+    assert time.perf_counter() - t0 < 5
+    message = str(err.value)
+    assert "\n" not in message and "packaged all-MiniLM-L6-v2" in message
+    hub.hub_reachable.cache_clear()
