@@ -13,6 +13,7 @@ import csv
 import os
 from pathlib import Path
 
+import torch
 from datasets import Dataset, DatasetDict, load_dataset
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
@@ -94,14 +95,14 @@ def make_loader(
     """
     ds = ds.with_format("torch")
     collator = DataCollatorWithPadding(tokenizer)
+    # The loader's own generator: starting an epoch must not draw from the global RNG, or a
+    # resumed run's dropout masks would drift from an uninterrupted run's.
+    loader_rng = torch.Generator().manual_seed(seed)
     if not shuffle:
-        return DataLoader(ds, batch_size=batch_size, collate_fn=collator)
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
+        return DataLoader(ds, batch_size=batch_size, collate_fn=collator, generator=loader_rng)
     lengths = [len(ids) for ids in ds.with_format(None)["input_ids"]]
-    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
-    loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collator)
+    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collator, generator=loader_rng)
     loader.kd_seed = seed  # read by set_loader_epoch
     return loader
 

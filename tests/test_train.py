@@ -58,3 +58,12 @@ def test_empty_loader_is_refused(tiny):
     model, _ = tiny()
     with pytest.raises(ValueError, match="nothing to train"):
         train(model, [], hard_label_loss, TrainConfig())
+
+
+def test_training_leaves_the_denormal_mode_as_it_found_it(tiny):
+    from kd_teach.runtime import _denormals_flushed
+
+    assert not _denormals_flushed()
+    model, loader = tiny()
+    train(model, loader, hard_label_loss, TrainConfig(epochs=1))
+    assert not _denormals_flushed()  # flushing is process-wide: switched back after training

@@ -11,7 +11,7 @@ from kd_teach.widgets import TemperatureExplorer
 def test_moving_the_slider_redraws_what_the_package_predicts():
     logits = torch.tensor([3.0, 1.0, 0.2])
     explorer = TemperatureExplorer(logits, ["a", "b", "c"], T=1.0)
-    before, chart = explorer.probs.clone(), explorer.chart.value
+    before, chart = explorer.probs.clone(), bytes(explorer.chart.value)
     explorer.slider.value = 4.0
     assert explorer.T == 4.0
     torch.testing.assert_close(explorer.probs, softmax_with_temperature(logits.double(), 4.0))
@@ -19,7 +19,7 @@ def test_moving_the_slider_redraws_what_the_package_predicts():
     assert "T = 4.0" in explorer.text.value and f"{explorer.probs[0]:.3f}" in explorer.text.value
     assert explorer.entropy > -(before * before.log()).sum().item()
     assert explorer.entropy <= math.log(3)
-    assert explorer.chart.value.startswith(b"\x89PNG") and explorer.chart.value != chart  # redrawn
+    assert bytes(explorer.chart.value).startswith(b"\x89PNG") and bytes(explorer.chart.value) != chart  # redrawn
 
 
 def test_bad_inputs_are_named():
