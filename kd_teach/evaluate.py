@@ -11,17 +11,21 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from kd_teach.models import count_parameters, size_on_disk_mb
-from kd_teach.runtime import flush_denormals
+from kd_teach.runtime import default_device, flush_denormals
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, loader: DataLoader, device: torch.device | None = None) -> torch.Tensor:
     """Logits of ``model`` over every batch of ``loader``, in loader order.
 
+    Args:
+        device: where to run (the model is moved there); default: where the model is.
     Returns:
         (examples, classes) float32 tensor on the CPU.
     """
     model.eval()
+    if device is not None:
+        model.to(device)
     device = next(model.parameters()).device
     out = []
     for batch in loader:
@@ -31,8 +35,11 @@ def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
 
 
 def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Share of examples whose argmax logit equals the label (the loader yields ``labels``)."""
-    logits = predict_logits(model, loader)
+    """Share of examples whose argmax logit equals the label (the loader yields ``labels``).
+
+    Runs on the GPU when there is one (the model is moved there).
+    """
+    logits = predict_logits(model, loader, default_device())
     labels = torch.cat([b["labels"] for b in loader])
     return (logits.argmax(-1) == labels).float().mean().item()
 

@@ -15,6 +15,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def default_device() -> torch.device:
+    """The GPU when CUDA is available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _denormals_flushed() -> bool:
     tiny = torch.tensor(1e-30, dtype=torch.float32)
     return (tiny * 1e-10).item() == 0.0  # 1e-40 is a denormal float32: 0 when flushed

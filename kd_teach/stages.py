@@ -17,6 +17,7 @@ from kd_teach.data import SST2Data
 from kd_teach.evaluate import accuracy, predict_logits
 from kd_teach.losses.hinton import distillation_loss, kd_loss, student_loss
 from kd_teach.presets import Preset
+from kd_teach.runtime import default_device
 from kd_teach.train import TrainConfig, TrainResult, train
 
 
@@ -71,9 +72,9 @@ def teacher_logits_on_train(teacher: torch.nn.Module, data: SST2Data, batch_size
     """The teacher's logits for every training sentence, in the data set's order.
 
     The teacher is frozen (eval mode, no dropout), so one pass gives exactly the soft targets
-    every epoch would recompute. Returns (train_examples, classes).
+    every epoch would recompute. Runs on the GPU when there is one. Returns (train_examples, classes).
     """
-    return predict_logits(teacher, data.train_eval_loader(batch_size))
+    return predict_logits(teacher, data.train_eval_loader(batch_size), default_device())
 
 
 def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: SST2Data,
