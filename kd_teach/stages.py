@@ -39,6 +39,11 @@ def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return student_loss(model(**_forward_inputs(batch)).logits, batch["labels"])
 
 
+def _config(preset: Preset, epochs: int, lr: float, seed: int, desc: str) -> TrainConfig:
+    return TrainConfig(epochs=epochs, lr=lr, seed=seed, warmup_ratio=preset.warmup_ratio,
+                       mixed_precision=preset.mixed_precision, desc=desc)
+
+
 def _dev_eval(data: SST2Data, preset: Preset):
     loader = data.dev_loader(preset.eval_batch_size)
     return lambda model: {"dev_accuracy": accuracy(model, loader)}
@@ -47,9 +52,7 @@ def _dev_eval(data: SST2Data, preset: Preset):
 def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
                      checkpoint_dir: str | Path | None = None) -> StageResult:
     """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy)."""
-    config = TrainConfig(epochs=preset.teacher_epochs, lr=preset.teacher_lr, seed=preset.teacher_seed,
-                         warmup_ratio=preset.warmup_ratio, mixed_precision=preset.mixed_precision,
-                         desc="teacher fine-tuning")
+    config = _config(preset, preset.teacher_epochs, preset.teacher_lr, preset.teacher_seed, "teacher fine-tuning")
     loader = data.train_loader(preset.batch_size, seed=preset.teacher_seed)
     t0 = time.perf_counter()
     result = train(teacher, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
@@ -59,9 +62,7 @@ def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
 def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, seed: int = 0,
                    checkpoint_dir: str | Path | None = None) -> StageResult:
     """Train the student from hard labels only: the row every distillation must beat."""
-    config = TrainConfig(epochs=preset.student_epochs, lr=preset.student_lr, seed=seed,
-                         warmup_ratio=preset.warmup_ratio, mixed_precision=preset.mixed_precision,
-                         desc="baseline student")
+    config = _config(preset, preset.student_epochs, preset.student_lr, seed, "baseline student")
     loader = data.train_loader(preset.batch_size, seed=seed)
     t0 = time.perf_counter()
     result = train(student, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
@@ -104,9 +105,7 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
                      "distillation_loss": distillation_loss(z_s, z_t, preset.T).item()}
         return loss, terms
 
-    config = TrainConfig(epochs=preset.student_epochs, lr=preset.student_lr, seed=seed,
-                         warmup_ratio=preset.warmup_ratio, mixed_precision=preset.mixed_precision,
-                         desc=f"Hinton KD student (T={preset.T:g})")
+    config = _config(preset, preset.student_epochs, preset.student_lr, seed, f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)
     result = train(student, loader, loss_fn, config, _dev_eval(data, preset), checkpoint_dir)
     return StageResult(student, result, time.perf_counter() - t0)

@@ -64,12 +64,12 @@ def train(
     config: TrainConfig,
     eval_fn: Callable[[torch.nn.Module], dict] | None = None,
     checkpoint_dir: str | Path | None = None,
-    params: list | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``loader`` with ``loss_fn``; resume from ``checkpoint_dir``.
 
     Args:
-        model: the module being trained (its parameters are optimised, or ``params``).
+        model: the module being trained; all its parameters are optimised (a stage with extra
+            learnable pieces, such as a projection, wraps them in one module with the student).
         loader: training batches; a shuffled loader from :func:`kd_teach.data.make_loader`
             gives the same order per (seed, epoch), so a resumed run sees the same batches.
         loss_fn: ``loss_fn(model, batch)`` -> scalar loss, or (loss, dict of floats to log).
@@ -77,7 +77,6 @@ def train(
         eval_fn: ``eval_fn(model)`` -> dict of metrics, called after every epoch.
         checkpoint_dir: where ``checkpoint.pt`` is written every ``checkpoint_every`` steps,
             at each epoch's end and on Ctrl-C; if it exists, training resumes from it.
-        params: parameters to optimise (default: all of ``model``'s).
     Returns:
         :class:`TrainResult`. The checkpoint is kept; the caller saves the final model.
     Raises:
@@ -90,8 +89,7 @@ def train(
     seed_everything(config.seed)
 
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
-    optimizer = torch.optim.AdamW(params if params is not None else model.parameters(),
-                                  lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
