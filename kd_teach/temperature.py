@@ -57,7 +57,7 @@ def log_softmax_with_temperature(logits: Tensor, T: float = 1.0, dim: int = -1) 
     T = check_temperature(T)
     scaled = logits / T                                            # z / T
     shifted = scaled - scaled.amax(dim=dim, keepdim=True)          # z/T - max(z/T) <= 0: exp cannot overflow
-    return shifted - torch.logsumexp(shifted, dim=dim, keepdim=True)  # log q_i, no cancellation of huge terms
+    return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()  # log q_i; the sum is in [1, C]
 
 
 def softmax_with_temperature(logits: Tensor, T: float = 1.0, dim: int = -1) -> Tensor:

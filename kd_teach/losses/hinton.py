@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from kd_teach.temperature import check_temperature, log_softmax_with_temperature, soft_targets
+from kd_teach.temperature import check_temperature, log_softmax_with_temperature
 
 
 def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
@@ -69,8 +69,8 @@ def distillation_loss(
     """
     _check_logits(student_logits, teacher_logits)
     T = check_temperature(T)
-    p_t = soft_targets(teacher_logits, T)                          # (B, C) soft targets
-    log_p_t = log_softmax_with_temperature(teacher_logits.detach(), T)
+    log_p_t = log_softmax_with_temperature(teacher_logits.detach(), T)  # (B, C) log soft targets
+    p_t = log_p_t.exp()                                            # (B, C) soft targets
     log_q_s = log_softmax_with_temperature(student_logits, T)       # (B, C) log soft predictions
     kl = (p_t * (log_p_t - log_q_s)).sum(-1).mean()                # sum_i p_i log(p_i/q_i), batchmean
     return kl * T**2 if scale_by_T2 else kl
