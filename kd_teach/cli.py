@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from kd_teach.hub import OfflineAssetError
@@ -26,8 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a `kill` saves a checkpoint too, as Ctrl-C does
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     from kd_teach.pipeline import ROWS, run_sst2  # heavy imports after argument errors
     from kd_teach.presets import get_preset
 
@@ -45,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("kd-teach: interrupted; the last checkpoint is saved: run the same command again to resume",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -102,12 +102,15 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         result = TrainResult(**state["result"])
         set_rng_state(state["rng"])
+        tqdm.write(f"{config.desc}: resuming at step {result.steps} of {total_steps} from {ckpt_path}")
 
-    def save() -> None:
+    def save(rng: dict | None = None) -> None:
         if ckpt_path is not None:
             atomic_save({"model": accelerator.unwrap_model(model).state_dict(),
                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "result": result.to_dict(), "rng": rng_state()}, ckpt_path)
+                         "result": result.to_dict(), "rng": rng or rng_state()}, ckpt_path)
+
+    step_rng = None  # the RNGs as the last completed step left them (dropout draws come after)
 
     progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False)
     start = time.perf_counter() - result.seconds
@@ -120,6 +123,7 @@ def train(
                 for i, batch in enumerate(loader):
                     if i < skip:  # batches this epoch already trained on before the interruption
                         continue
+                    step_rng = rng_state()
                     out = loss_fn(model, _to_device(batch, accelerator.device))
                     loss, terms = out if isinstance(out, tuple) else (out, {})
                     accelerator.backward(loss)
@@ -145,7 +149,7 @@ def train(
                 save()
     except KeyboardInterrupt:
         result.seconds = time.perf_counter() - start
-        save()  # nothing trained is lost: the next call resumes from here
+        save(step_rng)  # nothing trained is lost: the next call resumes from the last whole step
         raise
     finally:
         progress.close()

@@ -201,8 +201,9 @@ plot_results(table["rows"])
 # %% [markdown]
 # ## Training curves
 #
-# The Hinton-KD run logs both terms. Early on, the distillation term dominates; both fall
-# together as the student learns.
+# The Hinton-KD run logs both terms. Both fall as the student learns, on different scales:
+# the student loss measures the distance to one-hot labels, the distillation loss (times T²)
+# the distance to the teacher's softened targets, which a student can match more closely.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

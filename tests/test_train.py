@@ -33,11 +33,12 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
 
     calls = {"n": 0}
 
-    def interrupt_at_step_9(m, batch):  # Ctrl-C in the middle of epoch 2
+    def interrupt_at_step_9(m, batch):  # Ctrl-C in the middle of epoch 2, after dropout drew its masks
         calls["n"] += 1
+        loss = hard_label_loss(m, batch)
         if calls["n"] == 9:
             raise KeyboardInterrupt
-        return hard_label_loss(m, batch)
+        return loss
 
     model, loader = tiny()
     with pytest.raises(KeyboardInterrupt):
