@@ -35,7 +35,11 @@ def _forward_inputs(batch: dict) -> dict:
 
 
 def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """L_student: cross-entropy of the model's logits with the hard labels."""
+    """L_student: cross-entropy of the model's logits (batch, classes) with ``batch["labels"]`` (batch,).
+
+    ``batch`` holds ``input_ids``, ``attention_mask`` (and ``token_type_ids``), each (batch, seq).
+    Returns a scalar in nats.
+    """
     return student_loss(model(**_forward_inputs(batch)).logits, batch["labels"])
 
 
@@ -51,7 +55,12 @@ def _dev_eval(data: SST2Data, preset: Preset):
 
 def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
                      checkpoint_dir: str | Path | None = None) -> StageResult:
-    """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy)."""
+    """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy).
+
+    Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``); checkpoints
+    in ``checkpoint_dir`` make it resumable. A pretrained-only teacher is no use for task
+    distillation: its classifier head is random (the DESIGN notes' "chance-level students").
+    """
     config = _config(preset, preset.teacher_epochs, preset.teacher_lr, preset.teacher_seed, "teacher fine-tuning")
     loader = data.train_loader(preset.batch_size, seed=preset.teacher_seed)
     t0 = time.perf_counter()
@@ -61,7 +70,11 @@ def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
 
 def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, seed: int = 0,
                    checkpoint_dir: str | Path | None = None) -> StageResult:
-    """Train the student from hard labels only: the row every distillation must beat."""
+    """Train the student from hard labels only: the row every distillation must beat.
+
+    Same data, steps, learning rate and initialisation as :func:`train_hinton_kd`, so the two
+    differ only in their targets.
+    """
     config = _config(preset, preset.student_epochs, preset.student_lr, seed, "baseline student")
     loader = data.train_loader(preset.batch_size, seed=seed)
     t0 = time.perf_counter()
