@@ -39,8 +39,9 @@ notebooks: setup
 	    --ExecutePreprocessor.timeout=900 "$${src%.py}.ipynb" || exit 1; \
 	done
 
+# Jupyter refuses to run as root unless told; containers often run as root.
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 clean:
 	rm -rf runs .pytest_cache
