@@ -15,18 +15,15 @@ from kd_teach.runtime import default_device, flush_denormals
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, loader: DataLoader, device: torch.device | None = None) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
     """Logits of ``model`` over every batch of ``loader``, in loader order.
 
-    Args:
-        device: where to run (the model is moved there); default: where the model is.
+    Runs on the GPU when there is one (the model is moved there, and stays).
     Returns:
         (examples, classes) float32 tensor on the CPU.
     """
-    model.eval()
-    if device is not None:
-        model.to(device)
-    device = next(model.parameters()).device
+    device = default_device()
+    model.eval().to(device)
     out = []
     for batch in loader:
         inputs = {k: v.to(device) for k, v in batch.items() if k != "labels" and torch.is_tensor(v)}
@@ -35,11 +32,8 @@ def predict_logits(model: torch.nn.Module, loader: DataLoader, device: torch.dev
 
 
 def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Share of examples whose argmax logit equals the label (the loader yields ``labels``).
-
-    Runs on the GPU when there is one (the model is moved there).
-    """
-    logits = predict_logits(model, loader, default_device())
+    """Share of examples whose argmax logit equals the label (the loader yields ``labels``)."""
+    logits = predict_logits(model, loader)
     labels = torch.cat([b["labels"] for b in loader])
     return (logits.argmax(-1) == labels).float().mean().item()
 

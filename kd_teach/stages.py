@@ -15,9 +15,8 @@ import torch
 
 from kd_teach.data import SST2Data
 from kd_teach.evaluate import accuracy, predict_logits
-from kd_teach.losses.hinton import distillation_loss, kd_loss, student_loss
+from kd_teach.losses.hinton import kd_loss, student_loss
 from kd_teach.presets import Preset
-from kd_teach.runtime import default_device
 from kd_teach.train import TrainConfig, TrainResult, train
 
 
@@ -88,7 +87,7 @@ def teacher_logits_on_train(teacher: torch.nn.Module, data: SST2Data, batch_size
     The teacher is frozen (eval mode, no dropout), so one pass gives exactly the soft targets
     every epoch would recompute. Runs on the GPU when there is one. Returns (train_examples, classes).
     """
-    return predict_logits(teacher, data.train_eval_loader(batch_size), default_device())
+    return predict_logits(teacher, data.train_eval_loader(batch_size))
 
 
 def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: SST2Data,
@@ -112,11 +111,7 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
     def loss_fn(model, batch):
         z_s = model(**_forward_inputs(batch)).logits                  # (B, C) student logits
         z_t = batch["teacher_logits"]                                 # (B, C) teacher logits
-        loss = kd_loss(z_s, z_t, batch["labels"], preset.alpha, preset.beta, preset.T)
-        with torch.no_grad():  # the two terms, for the loss curves
-            terms = {"student_loss": student_loss(z_s, batch["labels"]).item(),
-                     "distillation_loss": distillation_loss(z_s, z_t, preset.T).item()}
-        return loss, terms
+        return kd_loss(z_s, z_t, batch["labels"], preset.alpha, preset.beta, preset.T, return_terms=True)
 
     config = _config(preset, preset.student_epochs, preset.student_lr, seed, f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)

@@ -154,6 +154,15 @@ def test_kd_loss_is_weighted_sum(alpha, beta, T, scale_by_T2):
     )
 
 
+def test_kd_loss_returns_the_terms_it_summed():
+    s, t = _randn(6, 4, seed=20), _randn(6, 4, seed=21)
+    y = torch.randint(0, 4, (6,), generator=torch.Generator().manual_seed(22))
+    loss, terms = kd_loss(s, t, y, alpha=0.1, beta=0.9, T=4.0, return_terms=True)
+    torch.testing.assert_close(loss, kd_loss(s, t, y, alpha=0.1, beta=0.9, T=4.0))
+    assert terms["student_loss"] == pytest.approx(F.cross_entropy(s, y).item(), rel=1e-6)
+    assert terms["distillation_loss"] == pytest.approx(reference_kd(s, t, 4.0, True).item(), rel=1e-5)
+
+
 def test_kd_loss_defaults():
     s, t = _randn(6, 4, seed=17), _randn(6, 4, seed=18)
     y = torch.randint(0, 4, (6,), generator=torch.Generator().manual_seed(19))

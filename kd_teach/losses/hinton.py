@@ -84,7 +84,8 @@ def kd_loss(
     beta: float = 0.5,
     T: float = 2.0,
     scale_by_T2: bool = True,
-) -> Tensor:
+    return_terms: bool = False,
+) -> Tensor | tuple[Tensor, dict[str, float]]:
     """L = alpha * L_student + beta * L_distil (Hinton et al. 2015, Section 2).
 
     Args:
@@ -95,14 +96,19 @@ def kd_loss(
         beta: weight of the distillation loss (soft targets), >= 0.
         T: temperature, a finite float > 0.
         scale_by_T2: passed to :func:`distillation_loss`.
+        return_terms: also return ``{"student_loss", "distillation_loss"}`` as floats (for
+            loss curves), without computing either term a second time.
     Returns:
-        Scalar tensor, in nats.
+        Scalar tensor, in nats; with ``return_terms``, ``(loss, terms)``.
     Raises:
         ValueError: on a shape mismatch, a bad T, or a negative weight.
     """
     for name, w in (("alpha", alpha), ("beta", beta)):
         if not w >= 0:
             raise ValueError(f"{name} must be a number >= 0, got {w!r}")
-    return alpha * student_loss(student_logits, labels) + beta * distillation_loss(
-        student_logits, teacher_logits, T, scale_by_T2
-    )
+    L_student = student_loss(student_logits, labels)
+    L_distil = distillation_loss(student_logits, teacher_logits, T, scale_by_T2)
+    loss = alpha * L_student + beta * L_distil
+    if return_terms:
+        return loss, {"student_loss": L_student.item(), "distillation_loss": L_distil.item()}
+    return loss
