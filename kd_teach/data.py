@@ -61,11 +61,37 @@ def load_sst2() -> DatasetDict:
     )
 
 
+UNLABELLED = -100  # the label of a transfer-set sentence: no hard label (cross-entropy's ignore_index)
+
+
 def subsample(ds: Dataset, n: int | None, seed: int = 0) -> Dataset:
     """A seeded random subset of ``n`` rows (all rows when ``n`` is None or >= len)."""
     if n is None or n >= len(ds):
         return ds
     return ds.shuffle(seed=seed).select(range(n))
+
+
+def split_labelled_transfer(ds: Dataset, n_labelled: int | None, n_transfer: int,
+                            seed: int = 0) -> tuple[Dataset, Dataset | None]:
+    """Two disjoint seeded subsets: ``n_labelled`` rows kept with labels, then ``n_transfer`` more.
+
+    The labelled rows are exactly ``subsample(ds, n_labelled, seed)``. The transfer rows come
+    from the same shuffle, after them, so no sentence is in both. Their labels are *not*
+    dropped here; :class:`SST2Data` replaces them with :data:`UNLABELLED`.
+
+    Raises:
+        ValueError: if ``n_transfer`` < 0, or more rows are asked for than ``ds`` holds.
+    """
+    if n_transfer < 0:
+        raise ValueError(f"transfer_size must be >= 0, got {n_transfer}")
+    if n_transfer == 0:
+        return subsample(ds, n_labelled, seed), None
+    n_labelled = len(ds) if n_labelled is None else n_labelled
+    if n_labelled + n_transfer > len(ds):
+        raise ValueError(f"train_size + transfer_size must be <= {len(ds):,} (the rows of SST-2 train), "
+                         f"got {n_labelled:,} + {n_transfer:,}")
+    shuffled = ds.shuffle(seed=seed)
+    return shuffled.select(range(n_labelled)), shuffled.select(range(n_labelled, n_labelled + n_transfer))
 
 
 def tokenize(ds: Dataset | DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int = 64):
@@ -119,18 +145,28 @@ class SST2Data:
 
     Args:
         tokenizer: the teacher's tokenizer (students share it).
-        train_size: rows of train to use (a seeded random subset), None for all.
+        train_size: rows of train to use with their labels (a seeded random subset), None for all.
         dev_size: rows of dev to use (the first ones), None for all 872.
         max_length: truncation length in tokens.
         seed: picks the train subset; fixed per preset so every row sees the same sentences.
+        transfer_size: further train rows, disjoint from the labelled ones, kept *without* their
+            labels (each becomes :data:`UNLABELLED`): Hinton's transfer set, which only a
+            student learning from the teacher can use. ``self.transfer`` is None when 0.
+    Raises:
+        ValueError: if train_size + transfer_size exceeds SST-2 train.
+        OfflineAssetError: if SST-2 cannot be had (see :func:`load_sst2`).
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, train_size: int | None = None,
-                 dev_size: int | None = None, max_length: int = 64, seed: int = 0):
+                 dev_size: int | None = None, max_length: int = 64, seed: int = 0, transfer_size: int = 0):
         raw = load_sst2()
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.train_raw = subsample(raw["train"], train_size, seed)
+        self.train_raw, transfer_raw = split_labelled_transfer(raw["train"], train_size, transfer_size, seed)
+        self.transfer = None
+        if transfer_raw is not None:
+            unlabelled = transfer_raw.map(lambda b: {"label": [UNLABELLED] * len(b["label"])}, batched=True)
+            self.transfer = tokenize(unlabelled, tokenizer, max_length)
         dev = raw["validation"]
         self.dev_raw = dev.select(range(min(dev_size, len(dev)))) if dev_size else dev
         self.train = tokenize(self.train_raw, tokenizer, max_length)
@@ -145,9 +181,11 @@ class SST2Data:
         return make_loader(train if train is not None else self.train, self.tokenizer, batch_size,
                            shuffle=True, seed=seed)
 
+    @classmethod
+    def from_preset(cls, tokenizer: PreTrainedTokenizerBase, preset, seed: int = 0) -> "SST2Data":
+        """The data a :class:`kd_teach.presets.Preset` asks for (sizes, length, transfer set)."""
+        return cls(tokenizer, preset.train_size, preset.dev_size, preset.max_length, seed, preset.transfer_size)
+
     def dev_loader(self, batch_size: int = 64) -> DataLoader:
         return make_loader(self.dev, self.tokenizer, batch_size)
 
-    def train_eval_loader(self, batch_size: int = 64) -> DataLoader:
-        """The train set in its stored order, unshuffled (e.g. to compute teacher logits)."""
-        return make_loader(self.train, self.tokenizer, batch_size)

@@ -58,9 +58,10 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = SST2Data(load_tokenizer(teacher_name or preset.teacher), preset.train_size, preset.dev_size,
-                    preset.max_length, seed=DATA_SEED)
-    log(f"SST-2: {len(data.train):,} training sentences, {len(data.dev):,} dev sentences; preset {preset.name}")
+    data = SST2Data.from_preset(load_tokenizer(teacher_name or preset.teacher), preset, seed=DATA_SEED)
+    n_transfer = 0 if data.transfer is None else len(data.transfer)
+    log(f"SST-2: {len(data.train):,} labelled training sentences, {n_transfer:,} more without labels "
+        f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
 
     teacher, info = finetuned_teacher(preset, data, teacher_name)
     log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({info['path']})")
@@ -81,11 +82,12 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
         if name == "baseline":
             stage = train_baseline(preset, student, data, seed, ckpt)
+            row = {**_finish_row(name, stage, data, preset, out, seed), "epochs": preset.student_epochs}
         else:
             stage = train_hinton_kd(preset, teacher, student, data, seed, ckpt)
-        row = _finish_row(name, stage, data, preset, out, seed)
-        if name == "hinton-kd":
-            row.update(T=preset.T, alpha=preset.alpha, beta=preset.beta)
+            row = {**_finish_row(name, stage, data, preset, out, seed), "T": preset.T, "alpha": preset.alpha,
+                   "beta": preset.beta, "transfer_size": n_transfer,
+                   "epochs": preset.kd_epochs or preset.student_epochs}
         new_rows.append(row)
         curves[name] = stage.train.history
         log(f"{name} dev accuracy {row['accuracy']:.4f}")

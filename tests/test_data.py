@@ -53,3 +53,30 @@ def test_shuffled_order_is_a_function_of_seed_and_epoch(smoke_data):
     set_loader_epoch(loader, 0)
     seen = torch.cat([b["labels"] for b in loader])
     assert len(seen) == len(smoke_data.train)  # every sentence once per epoch
+
+
+@needs_data
+def test_transfer_set_is_disjoint_from_the_labelled_rows_and_has_no_labels(tokenizer):
+    from kd_teach.data import UNLABELLED, SST2Data, split_labelled_transfer, subsample
+
+    train = load_sst2()["train"]
+    labelled, transfer = split_labelled_transfer(train, 500, 300, seed=0)
+    assert labelled["sentence"] == subsample(train, 500, seed=0)["sentence"]  # the same rows as without one
+    # SST-2 train repeats some phrases, so compare row positions, not sentences
+    shuffled = train.shuffle(seed=0)
+    assert transfer["sentence"] == shuffled.select(range(500, 800))["sentence"]
+    data = SST2Data(tokenizer, 500, 8, 64, seed=0, transfer_size=300)
+    assert len(data.transfer) == 300 and set(data.transfer["labels"]) == {UNLABELLED}
+    assert SST2Data(tokenizer, 500, 8, 64, seed=0).transfer is None
+
+
+def test_transfer_set_sizes_are_checked():
+    from datasets import Dataset
+
+    from kd_teach.data import split_labelled_transfer
+
+    ds = Dataset.from_dict({"sentence": list("abcdef"), "label": [0, 1] * 3})
+    with pytest.raises(ValueError, match="train_size \\+ transfer_size must be <= 6"):
+        split_labelled_transfer(ds, 4, 3)
+    with pytest.raises(ValueError, match="transfer_size must be >= 0, got -1"):
+        split_labelled_transfer(ds, 4, -1)

@@ -140,6 +140,27 @@ def test_student_loss_is_cross_entropy():
     torch.testing.assert_close(student_loss(s, y), F.cross_entropy(s, y))
 
 
+def test_unlabelled_rows_add_nothing_and_the_batch_still_divides():
+    s = _randn(6, 3, seed=14)
+    y = torch.tensor([2, -100, 0, -100, -100, 1])           # -100: a transfer-set sentence
+    labelled = y != -100
+    per_row = F.cross_entropy(s[labelled], y[labelled], reduction="none")
+    torch.testing.assert_close(student_loss(s, y), per_row.sum() / 6)
+    # each example's loss is alpha * its CE (if labelled) + beta * its KL, averaged over the batch
+    t = _randn(6, 3, seed=15)
+    per_example = 0.1 * torch.zeros(6).index_put((labelled.nonzero()[:, 0],), per_row) + 0.9 * 16 * (
+        F.softmax(t / 4, -1) * (F.log_softmax(t / 4, -1) - F.log_softmax(s / 4, -1))).sum(-1)
+    torch.testing.assert_close(kd_loss(s, t, y, 0.1, 0.9, 4.0), per_example.mean())
+
+
+def test_a_batch_without_labels_gives_zero_student_loss_with_a_graph():
+    s = _randn(4, 2, seed=16).requires_grad_(True)
+    loss = student_loss(s, torch.full((4,), -100))
+    assert loss.item() == 0.0 and loss.requires_grad      # not NaN, as F.cross_entropy's mean would be
+    loss.backward()
+    assert torch.equal(s.grad, torch.zeros_like(s))
+
+
 @pytest.mark.parametrize(("alpha", "beta"), [(0.5, 0.5), (0.1, 0.9), (1.0, 0.0), (0.0, 1.0), (2.0, 3.0)])
 @pytest.mark.parametrize("T", [1.0, 2.0, 8.0])
 @pytest.mark.parametrize("scale_by_T2", [True, False])

@@ -28,14 +28,20 @@ def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
         raise ValueError(f"logits must be 2-D (batch, classes), got shape {tuple(student_logits.shape)}")
 
 
-def student_loss(student_logits: Tensor, labels: Tensor) -> Tensor:
+def student_loss(student_logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Cross-entropy between the student's hard predictions (T = 1) and the hard labels.
+
+    Rows labelled ``ignore_index`` have no hard label (sentences of an unlabelled transfer
+    set): they add 0, and the sum is still divided by the whole batch, so every example's
+    loss is alpha * its cross-entropy (if labelled) + beta * its distillation loss.
 
     Args:
         student_logits: (batch, classes) raw student scores.
-        labels: (batch,) integer class ids in [0, classes).
+        labels: (batch,) integer class ids in [0, classes), or ``ignore_index``.
+        ignore_index: the label of a row without a hard label.
     Returns:
-        Scalar tensor: mean cross-entropy per example, in nats.
+        Scalar tensor: (1/batch) * sum of the labelled rows' cross-entropy, in nats; the
+        usual mean cross-entropy when every row is labelled.
     Raises:
         ValueError: if ``labels`` is not (batch,) for the logits' batch.
     Source: Hinton et al. 2015, Section 2 (the "second objective").
@@ -45,7 +51,8 @@ def student_loss(student_logits: Tensor, labels: Tensor) -> Tensor:
             f"expected student_logits (batch, classes) and labels (batch,), got "
             f"{tuple(student_logits.shape)} and {tuple(labels.shape)}"
         )
-    return F.cross_entropy(student_logits, labels)  # -(1/B) sum_b log p_s(y_b)
+    ce = F.cross_entropy(student_logits, labels, ignore_index=ignore_index, reduction="sum")
+    return ce / labels.numel()  # -(1/B) sum_{b labelled} log p_s(y_b)
 
 
 def distillation_loss(
@@ -91,7 +98,7 @@ def kd_loss(
     Args:
         student_logits: (batch, classes) raw student scores.
         teacher_logits: (batch, classes) raw teacher scores, same shape.
-        labels: (batch,) hard labels.
+        labels: (batch,) hard labels; -100 marks a row without one (only L_distil applies).
         alpha: weight of the student loss (hard labels), >= 0.
         beta: weight of the distillation loss (soft targets), >= 0.
         T: temperature, a finite float > 0.
