@@ -1,6 +1,9 @@
 """``kd-teach``: the course's command line.
 
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N]
+    kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
+                  [--export md|jupyterquiz] [--out FILE]
+    kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
 """
 from __future__ import annotations
 
@@ -24,7 +27,85 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
     run.add_argument("--seed", type=int, default=0, help="seed of the students")
     run.add_argument("--rows", default="all", help="comma-separated rows: teacher,baseline,hinton-kd or all")
+    quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it")
+    quiz.add_argument("--topic", default=None, metavar="SLUG", help="a syllabus slug, e.g. temperature (default: all topics)")
+    quiz.add_argument("--chapter", default=None, metavar="NAME", help="a chapter, e.g. 02_hinton_kd or hinton_kd (default: all)")
+    quiz.add_argument("--n", type=int, default=None, help="ask (or export) at most N questions")
+    quiz.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the shuffle, for a repeatable quiz")
+    quiz.add_argument("--no-shuffle", action="store_true", help="ask in the bank's order")
+    quiz.add_argument("--export", choices=["md", "jupyterquiz"], default=None,
+                      help="write Markdown flashcards or jupyterquiz JSON (in the bank's order) instead of asking")
+    quiz.add_argument("--out", default=None, metavar="FILE",
+                      help="file to export to (default: kd-teach-flashcards.md or kd-teach-quiz.json)")
+    ex = sub.add_parser("exercises", help="generate exercise notebooks from the solution notebooks")
+    ex.add_argument("action", choices=["build", "check"],
+                    help="build: (re)write exercises/ and solutions/*.ipynb; check: exit 1 if any is out of date")
+    ex.add_argument("--solutions", default="solutions", metavar="DIR", help="solution sources (default: solutions)")
+    ex.add_argument("--exercises", default="exercises", metavar="DIR", help="where exercises go (default: exercises)")
     return parser
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    """``kd-teach exercises build|check``: exercises are generated from the solutions, never edited."""
+    from kd_teach.exercises import build, stale_files
+
+    try:
+        if args.action == "check":
+            stale = stale_files(args.solutions, args.exercises)
+            for path in stale:
+                print(f"out of date: {path}")
+            print("kd-teach: exercises are up to date" if not stale else
+                  "kd-teach: run `kd-teach exercises build` to regenerate them")
+            return 1 if stale else 0
+        written = build(args.solutions, args.exercises)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(f"kd-teach: {len(written)} file(s) written; the others were up to date")
+    return 0
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    """``kd-teach quiz``: only the bank and the quiz are imported here (no transformers, no training code)."""
+    import json
+
+    from kd_teach.bank import load_bank, pick, to_jupyterquiz, to_markdown
+    from kd_teach.quiz import run_terminal
+
+    try:
+        bank = load_bank(chapter=args.chapter, topic=args.topic)
+        questions = pick(bank, n=args.n, shuffle=not args.no_shuffle, seed=args.seed)
+    except ValueError as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    if not questions:
+        print(f"kd-teach: error: no question has topic {args.topic!r} in chapter {args.chapter!r}", file=sys.stderr)
+        return 2
+    if args.export is None:
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")  # a terminal that cannot print ✓ gets a ?
+        run_terminal(questions)
+        return 0
+    questions.sort(key=bank.index)  # exports keep the bank's order; --n still samples
+    if args.export == "md":
+        path, text = args.out or "kd-teach-flashcards.md", to_markdown(questions)
+        count, note = len(questions), ""
+    else:
+        items = to_jupyterquiz(questions)
+        path, text = args.out or "kd-teach-quiz.json", json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+        count, skipped = len(items), len(questions) - len(items)
+        note = (f" ({skipped} open question{'s' * (skipped != 1)} left out: jupyterquiz cannot grade free text)"
+                if skipped else "")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        print(f"kd-teach: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+        return 2
+    print(f"kd-teach: wrote {count} questions to {path}{note}")
+    return 0
 
 
 def _interrupt(signum, frame):
@@ -33,6 +114,10 @@ def _interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "quiz":
+        return _quiz(args)
+    if args.command == "exercises":
+        return _exercises(args)
     signal.signal(signal.SIGTERM, _interrupt)
     from kd_teach.pipeline import ROWS, run_sst2  # heavy imports after argument errors
     from kd_teach.presets import get_preset

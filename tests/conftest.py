@@ -40,3 +40,24 @@ def smoke_teacher(smoke_preset, smoke_data):
     from kd_teach.cache import finetuned_teacher
 
     return finetuned_teacher(smoke_preset, smoke_data)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After a run that includes tests/test_questions.py, print the bank's coverage of the syllabus."""
+    ran = any("test_questions.py" in getattr(report, "nodeid", "")
+              for reports in terminalreporter.stats.values() for report in reports)
+    if not ran:
+        return
+    try:
+        from kd_teach.bank import SYLLABUS, coverage
+
+        table = coverage()
+    except ValueError as err:  # a broken bank is reported by the tests themselves
+        terminalreporter.write_line(f"question bank coverage unavailable: {err}")
+        return
+    terminalreporter.write_sep("-", "question bank coverage per syllabus item")
+    terminalreporter.write_line(f"{'item':>4} · {'topic':<22} · {'questions':>9} · kinds")
+    for slug, row in table.items():
+        kinds = ", ".join(row["kinds"])
+        terminalreporter.write_line(f"{SYLLABUS[slug][0]:>4} · {slug:<22} · {row['count']:>9} · {kinds}")
+    terminalreporter.write_line(f"{'':>4}   {'total':<22}   {sum(r['count'] for r in table.values()):>9}")
