@@ -13,7 +13,7 @@ export KD_TEACH_DATA_DIR
 endif
 STAMP      := $(VENV)/.kd-teach-installed
 
-.PHONY: setup run test lab notebooks clean
+.PHONY: setup run test lab notebooks exercises clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ notebooks: setup
 	  KD_TEACH_PRESET=smoke TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=900 "$${src%.py}.ipynb" || exit 1; \
 	done
+
+# Re-create exercises/ (and solutions/*.ipynb) from the solution notebooks in solutions/*.py.
+exercises: setup
+	$(BIN)/kd-teach exercises build
 
 # Jupyter refuses to run as root unless told; containers often run as root.
 lab: setup

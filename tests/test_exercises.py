@@ -1,0 +1,76 @@
+"""Exercises are generated from the solutions, stay in sync, and stop cleanly where unsolved."""
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from kd_teach.exercises import stale_files, strip_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = sorted((ROOT / "exercises").glob("[0-9]*.ipynb"))
+
+
+def test_exercises_are_up_to_date_with_the_solutions():
+    stale = [str(p.relative_to(ROOT)) for p in stale_files(ROOT / "solutions", ROOT / "exercises")]
+    assert not stale, f"out of date with solutions/: {stale}; run `kd-teach exercises build`"
+
+
+def test_there_is_an_exercise_notebook_per_chapter():
+    assert [p.stem for p in EXERCISES] == ["01_dark_knowledge", "02_hinton_kd"]
+
+
+def test_a_block_becomes_one_placeholder_at_its_indentation_and_nothing_else_changes():
+    solution = (
+        "import torch\n\n"
+        "def f(x):\n"
+        '    """Doc."""\n'
+        "    ### BEGIN SOLUTION\n"
+        "    y = x + 1\n"
+        "    return y\n"
+        "    ### END SOLUTION\n\n\n"
+        "check(f)\n"
+        "### BEGIN SOLUTION guess = (your guess)\n"
+        "guess = 3\n"
+        "### END SOLUTION\n"
+    )
+    assert strip_solutions(solution) == (
+        "import torch\n\n"
+        "def f(x):\n"
+        '    """Doc."""\n'
+        '    raise NotImplementedError("write the body of f here")\n\n\n'
+        "check(f)\n"
+        'raise NotImplementedError("write guess = (your guess) here")\n'
+    )
+
+
+def test_text_without_blocks_is_unchanged():
+    text = "# %%\nx = 1  # ### not a marker\n"
+    assert strip_solutions(text) == text
+
+
+@pytest.mark.parametrize("bad, where", [
+    ("### BEGIN SOLUTION\nx = 1\n", "line 1: ### BEGIN SOLUTION never closed"),
+    ("x = 1\n### END SOLUTION\n", "line 2: ### END SOLUTION without"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "line 2: ### BEGIN SOLUTION inside"),
+])
+def test_unbalanced_markers_are_reported_with_their_line(bad, where):
+    with pytest.raises(ValueError, match=where):
+        strip_solutions(bad, "demo.py")
+
+
+@pytest.mark.parametrize("notebook", EXERCISES, ids=lambda p: p.stem)
+def test_an_exercise_run_as_given_stops_at_its_first_placeholder(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    first = next(i for i in code if 'raise NotImplementedError("write' in nb.cells[i].source)
+    expected = nb.cells[first].source.split('raise NotImplementedError("', 1)[1].split('")', 1)[0]
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    with pytest.raises(CellExecutionError) as err:
+        client.execute()
+    assert err.value.ename == "NotImplementedError"
+    assert err.value.evalue == expected              # the placeholder's own words, not a confusing error
+    failed = [i for i in code if any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))]
+    assert failed == [first], f"expected the first placeholder (cell {first}) to stop the run, got {failed}"
+    assert all(nb.cells[i].get("execution_count") for i in code if i < first)  # every cell before it ran
