@@ -204,3 +204,21 @@ assert (hot >= cold - 1e-6).all()  # softer targets carry more of the teacher's 
 #   the small probabilities that a one-hot label discards.
 #
 # Next: notebook 2 turns soft targets into a loss and trains a student with it.
+
+# %% [markdown]
+# ## Check yourself
+#
+# Five questions from the course's question bank on this chapter (why distil, dark knowledge,
+# temperature). Choose an answer and press **Check**: you see whether it is right, why, and a
+# running score. Every question of the bank is in `99_interview_prep`, and in the terminal
+# with `kd-teach quiz --chapter 01_dark_knowledge`.
+
+# %%
+from kd_teach import quiz
+
+check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
+assert len(check_yourself.items) == 5 and check_yourself.score == 0
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+check_yourself
