@@ -1,12 +1,14 @@
 """The one training loop every stage shares.
 
 A stage supplies a ``loss_fn(model, batch) -> loss`` (or ``(loss, {"name": value})`` to log
-the terms); the loop does the rest: AdamW with linear warm-up and decay, gradient clipping,
-device placement and mixed precision through accelerate, a tqdm progress bar, evaluation at
-the end of every epoch, and atomic checkpoints it resumes from after an interruption.
+the terms); the loop does the rest: AdamW with linear warm-up and decay, gradient
+accumulation, gradient clipping, device placement and mixed precision through accelerate, a
+tqdm progress bar, evaluation at the end of every epoch, and atomic checkpoints it resumes
+from after an interruption.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
+    grad_accum_steps: int = 1     # batches whose gradients are summed into one optimiser step
     seed: int = 0
     mixed_precision: str = "no"   # "no" | "bf16" | "fp16" (accelerate)
     checkpoint_every: int = 100   # optimiser steps between checkpoints
@@ -44,7 +47,7 @@ class TrainConfig:
 class TrainResult:
     """What a finished stage returns: its loss curve, its evaluations and its cost."""
 
-    steps: int
+    steps: int                                       # optimiser steps
     seconds: float                                   # wall-clock training time, resumed parts included
     history: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "lr", <terms>}
     evals: list[dict] = field(default_factory=list)    # {"epoch", "step", <metrics>} per epoch
@@ -70,7 +73,9 @@ def train(
     Args:
         model: the module being trained; all its parameters are optimised (a stage with extra
             learnable pieces, such as a projection, wraps them in one module with the student).
-        loader: training batches; a shuffled loader from :func:`kd_teach.data.make_loader`
+        loader: training batches (micro-batches when ``config.grad_accum_steps`` > 1: the
+            gradients of that many consecutive batches make one optimiser step, the last
+            step of an epoch taking what is left); a shuffled loader from :func:`kd_teach.data.make_loader`
             gives the same order per (seed, epoch), so a resumed run sees the same batches.
         loss_fn: ``loss_fn(model, batch)`` -> scalar loss, or (loss, dict of floats to log).
         config: :class:`TrainConfig`.
@@ -80,11 +85,14 @@ def train(
     Returns:
         :class:`TrainResult`. The checkpoint is kept; the caller saves the final model.
     Raises:
-        ValueError: if the loader is empty or ``config.epochs`` < 1.
+        ValueError: if the loader is empty, ``config.epochs`` < 1 or ``grad_accum_steps`` < 1.
     """
-    steps_per_epoch = len(loader)
-    if steps_per_epoch == 0 or config.epochs < 1:
-        raise ValueError(f"nothing to train: {steps_per_epoch} batches per epoch, epochs={config.epochs}")
+    n_batches, accum = len(loader), config.grad_accum_steps
+    if n_batches == 0 or config.epochs < 1:
+        raise ValueError(f"nothing to train: {n_batches} batches per epoch, epochs={config.epochs}")
+    if not (isinstance(accum, int) and accum >= 1):
+        raise ValueError(f"grad_accum_steps must be an integer >= 1, got {accum!r}")
+    steps_per_epoch = math.ceil(n_batches / accum)
     total_steps = steps_per_epoch * config.epochs
     seed_everything(config.seed)
 
@@ -121,12 +129,20 @@ def train(
                 set_loader_epoch(loader, epoch)
                 model.train()
                 for i, batch in enumerate(loader):
-                    if i < skip:  # batches this epoch already trained on before the interruption
+                    if i < skip * accum:  # batches this epoch already trained on before the interruption
                         continue
-                    step_rng = rng_state()
+                    first = i - i % accum                       # first batch of this optimiser step
+                    group = min(accum, n_batches - first)       # batches in this optimiser step
+                    if i == first:
+                        step_rng, loss_sum, term_sums = rng_state(), 0.0, {}
                     out = loss_fn(model, _to_device(batch, accelerator.device))
                     loss, terms = out if isinstance(out, tuple) else (out, {})
-                    accelerator.backward(loss)
+                    accelerator.backward(loss / group)          # the step's gradient: mean over its batches
+                    loss_sum += loss.item() / group
+                    for k, v in terms.items():
+                        term_sums[k] = term_sums.get(k, 0.0) + float(v) / group
+                    if i + 1 < first + group:                   # accumulate until the step's last batch
+                        continue
                     if config.max_grad_norm:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
@@ -136,8 +152,8 @@ def train(
                     result.seconds = time.perf_counter() - start
                     progress.update(1)
                     if result.steps % config.log_every == 0 or result.steps == total_steps:
-                        entry = {"step": result.steps, "epoch": epoch, "loss": loss.item(),
-                                 "lr": scheduler.get_last_lr()[0], **{k: float(v) for k, v in terms.items()}}
+                        entry = {"step": result.steps, "epoch": epoch, "loss": loss_sum,
+                                 "lr": scheduler.get_last_lr()[0], **term_sums}
                         result.history.append(entry)
                         progress.set_postfix(loss=f"{entry['loss']:.4f}")
                     if result.steps % config.checkpoint_every == 0:

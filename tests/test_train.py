@@ -68,3 +68,61 @@ def test_training_leaves_the_denormal_mode_as_it_found_it(tiny):
     model, loader = tiny()
     train(model, loader, hard_label_loss, TrainConfig(epochs=1))
     assert not _denormals_flushed()  # flushing is process-wide: switched back after training
+
+
+def _no_dropout(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return model
+
+
+def test_gradient_accumulation_equals_one_larger_batch(smoke_data, smoke_teacher):
+    """Two batches of 8 accumulated into one step train exactly as one batch of 16 (no dropout)."""
+    from kd_teach.data import make_loader
+
+    teacher, _ = smoke_teacher
+    rows = smoke_data.train.select(range(48))
+    weights = []
+    for batch_size, accum in ((16, 1), (8, 2)):
+        model = _no_dropout(build_student(teacher.config, TINY, seed=1))
+        loader = make_loader(rows, smoke_data.tokenizer, batch_size)  # same order, unshuffled
+        config = TrainConfig(epochs=1, lr=1e-3, grad_accum_steps=accum, log_every=1, desc="t")
+        result = train(model, loader, hard_label_loss, config)
+        assert result.steps == 3
+        weights.append((model.state_dict(), [e["loss"] for e in result.history]))
+    (big, big_losses), (small, small_losses) = weights
+    assert small_losses == pytest.approx(big_losses, abs=1e-5)  # logged loss: the step's mean
+    for name, value in big.items():
+        torch.testing.assert_close(small[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_accumulated_run_resumes_mid_step(tiny, tmp_path):
+    """Interrupted inside an optimiser step, the run redoes that step's batches from its start."""
+    config = TrainConfig(epochs=1, lr=1e-3, grad_accum_steps=2, checkpoint_every=1, log_every=1, desc="t")
+    model, loader = tiny()  # 6 batches -> 3 steps
+    reference = train(model, loader, hard_label_loss, config)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = {"n": 0}
+
+    def interrupt_at_batch_4(m, batch):  # the second batch of step 2
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return hard_label_loss(m, batch)
+
+    model, loader = tiny()
+    with pytest.raises(KeyboardInterrupt):
+        train(model, loader, interrupt_at_batch_4, config, checkpoint_dir=tmp_path)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["result"]["steps"] == 1
+    model, loader = tiny()
+    resumed = train(model, loader, hard_label_loss, config, checkpoint_dir=tmp_path)
+    assert resumed.steps == reference.steps == 3
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_bad_accumulation_is_refused(tiny):
+    model, loader = tiny()
+    with pytest.raises(ValueError, match="grad_accum_steps must be an integer >= 1, got 0"):
+        train(model, loader, hard_label_loss, TrainConfig(grad_accum_steps=0))
