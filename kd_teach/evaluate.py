@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from kd_teach.models import count_parameters, size_on_disk_mb
+from kd_teach.models import count_parameters, model_inputs, size_on_disk_mb
 from kd_teach.runtime import default_device, flush_denormals
 
 
@@ -26,7 +26,7 @@ def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
     model.eval().to(device)
     out = []
     for batch in loader:
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels" and torch.is_tensor(v)}
+        inputs = {k: v.to(device) for k, v in model_inputs(model, batch).items()}
         out.append(model(**inputs).logits.float().cpu())
     return torch.cat(out)
 
@@ -54,14 +54,14 @@ def latency_ms_per_sentence(
     median over repeats is divided by the number of sentences. Threads: torch's default.
     """
     model = model.to("cpu").eval()
-    batches = [tokenizer(sentences[i:i + batch_size], padding=True, truncation=True,
-                         max_length=max_length, return_tensors="pt")
+    batches = [model_inputs(model, tokenizer(sentences[i:i + batch_size], padding=True, truncation=True,
+                                             max_length=max_length, return_tensors="pt"))
                for i in range(0, len(sentences), batch_size)]
 
     def one_pass() -> float:
         t0 = time.perf_counter()
         for b in batches:
-            model(**b)
+            model(**b)  # b: only the inputs this model takes (DistilBERT has no token types)
         return time.perf_counter() - t0
 
     with flush_denormals():  # as a deployed model would run; denormals can cost ~20x on a CPU
