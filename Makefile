@@ -1,9 +1,11 @@
 # kd-teach: make run | make test | make lab | make setup
+# `make run ROWS=distilbert` adds the DistilBERT chapter's rows to the same results table.
 # Override the torch spec for another platform, e.g. `make setup TORCH_SPEC="torch==2.13.0+cu128"`.
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PRESET     ?= cpu
+ROWS       ?= spine
 BIN        := $(VENV)/bin
 
 # Local data (SST-2, corpus): $KD_TEACH_DATA_DIR if set, else ../shared/data when it exists.
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/kd-teach run sst2 --preset $(PRESET)
+	$(BIN)/kd-teach run sst2 --preset $(PRESET) --rows $(ROWS)
 
 test: setup
 	$(BIN)/python -m pytest

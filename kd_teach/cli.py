@@ -1,6 +1,8 @@
 """``kd-teach``: the course's command line.
 
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N]
+                      [--rows spine|distilbert|all|ROW,ROW...]
+    kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
     kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
                   [--export md|jupyterquiz] [--out FILE]
     kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
@@ -26,7 +28,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="hub id or local folder (default: the preset's; packaged all-MiniLM-L6-v2 on cpu/smoke)")
     run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
     run.add_argument("--seed", type=int, default=0, help="seed of the students")
-    run.add_argument("--rows", default="all", help="comma-separated rows: teacher,baseline,hinton-kd or all")
+    run.add_argument("--rows", default="spine",
+                     help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
+                          "(distilbert and its ablation distilbert-init), all, or comma-separated row names; "
+                          "other rows already in results.json are kept")
+    prep = sub.add_parser("prepare-teacher", help="give the teacher what a chapter needs, once, and cache it")
+    prep.add_argument("kind", choices=["mlm"], help="mlm: train a masked-LM head (and the encoder) on the general corpus")
+    prep.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                      help="scale of the preparation (default: $KD_TEACH_PRESET or cpu)")
+    prep.add_argument("--teacher", default=None, help="hub id or local folder (default: the preset's)")
     quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it")
     quiz.add_argument("--topic", default=None, metavar="SLUG", help="a syllabus slug, e.g. temperature (default: all topics)")
     quiz.add_argument("--chapter", default=None, metavar="NAME", help="a chapter, e.g. 02_hinton_kd or hinton_kd (default: all)")
@@ -119,19 +129,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "exercises":
         return _exercises(args)
     signal.signal(signal.SIGTERM, _interrupt)
-    from kd_teach.pipeline import ROWS, run_sst2  # heavy imports after argument errors
-    from kd_teach.presets import get_preset
+    from kd_teach.presets import get_preset  # heavy imports after argument errors
 
     preset = get_preset(args.preset)
-    rows = ROWS if args.rows == "all" else tuple(r.strip() for r in args.rows.split(","))
-    if set(rows) - set(ROWS):
-        print(f"kd-teach: error: --rows must be among {', '.join(ROWS)} or all, got {args.rows!r}", file=sys.stderr)
-        return 2
+    if args.command == "run":
+        from kd_teach.pipeline import expand_rows
+
+        try:
+            rows = expand_rows(args.rows)
+        except ValueError as err:
+            print(f"kd-teach: error: --{err}", file=sys.stderr)
+            return 2
     try:
         if args.teacher:  # fail fast, before any data is read, if the teacher cannot be had
             from kd_teach.models import resolve_teacher
 
             resolve_teacher(args.teacher)
+        if args.command == "prepare-teacher":
+            from kd_teach.cache import mlm_teacher
+
+            _, info = mlm_teacher(preset, teacher_name=args.teacher)
+            done = "cached" if info["cached"] else f"trained {info['steps']} steps in {info['train_seconds']:.0f} s"
+            print(f"MLM teacher ({done}): held-out masked-token accuracy {info['accuracy_before']:.4f} before, "
+                  f"{info['accuracy_after']:.4f} after, on {info['heldout_chunks']} held-out chunks; {info['path']}")
+            return 0
+        from kd_teach.pipeline import run_sst2
+
         run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows)
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)

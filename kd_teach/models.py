@@ -174,7 +174,15 @@ def load_mlm_teacher(name: str | None = None) -> BertForMaskedLM:
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
-    return AutoModelForMaskedLM.from_pretrained(resolve_teacher(name))
+    from transformers.utils import logging as hf_logging
+
+    path, verbosity = resolve_teacher(name), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the missing head is expected; say it once, ourselves
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(path)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model
 
 
 def default_student_layers(n_teacher_layers: int) -> list[int]:

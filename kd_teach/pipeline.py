@@ -1,7 +1,9 @@
-"""The SST-2 spine end to end: teacher, baseline student, Hinton-KD student, results table.
+"""The SST-2 results table end to end: the teacher and every chapter's students.
 
-``run_sst2`` is what ``kd-teach run sst2`` and notebook 02 call. Every number it writes is
-measured in the run (the teacher's training time comes from when it was fine-tuned and cached).
+Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
+and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04). ``run_sst2`` is
+what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
+run (prepared teachers' training times come from when they were trained and cached).
 """
 from __future__ import annotations
 
@@ -10,15 +12,24 @@ import shutil
 import time
 from pathlib import Path
 
-from kd_teach.cache import finetuned_teacher
+from kd_teach.cache import finetuned_teacher, mlm_teacher
+from kd_teach.corpus import Corpus
 from kd_teach.data import SST2Data
 from kd_teach.evaluate import evaluate
-from kd_teach.models import build_student, load_tokenizer
+from kd_teach.models import build_student, distilbert_classifier, init_distilbert_student, load_tokenizer
 from kd_teach.presets import Preset
+from kd_teach.pretrain import distil_pretraining
 from kd_teach.report import markdown_table, plot_results, upsert_rows
-from kd_teach.stages import StageResult, train_baseline, train_hinton_kd
+from kd_teach.stages import (StageResult, teacher_logits, train_baseline, train_hinton_kd, train_on_labels,
+                             transfer_set)
 
-ROWS = ("teacher", "baseline", "hinton-kd")
+ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init")
+ROW_GROUPS = {  # names accepted by --rows besides the row names
+    "spine": ("teacher", "baseline", "hinton-kd"),
+    "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
+    "all": ROWS,
+}
+DISTILBERT_ROWS = ROW_GROUPS["distilbert"]
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
 
 
@@ -35,8 +46,73 @@ def _finish_row(name: str, stage: StageResult, data: SST2Data, preset: Preset, o
             "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}
 
 
+def expand_rows(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Row names from ``"spine"``, ``"distilbert"``, ``"all"`` or comma-separated row names, in table order.
+
+    Raises:
+        ValueError: for a name that is neither a row nor a group; the message lists both.
+    """
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
+    wanted = set()
+    for n in names:
+        if n not in ROWS and n not in ROW_GROUPS:
+            raise ValueError(f"rows must be among {list(ROWS)} or the groups {list(ROW_GROUPS)}, got {n!r}")
+        wanted.update(ROW_GROUPS.get(n, (n,)))
+    return tuple(r for r in ROWS if r in wanted)
+
+
+def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
+                    teacher_name: str | None = None, log=print) -> tuple[list[dict], dict]:
+    """The DistilBERT chapter's rows: ``distilbert`` and its ablation ``distilbert-init``.
+
+    Both students start identical, DistilBERT's student (:func:`init_distilbert_student`) cut
+    from the MLM-trained teacher; ``distilbert`` then gets pre-training distillation on the
+    general corpus (:func:`distil_pretraining`), ``distilbert-init`` does not. Both are then
+    trained on SST-2 the same way: with logit KD from the SST-2 teacher (labelled sentences
+    plus the transfer set), or on hard labels when ``preset.distilbert.task_kd`` is False.
+    Returns the rows and their loss curves.
+    """
+    s = preset.distilbert
+    teacher_mlm, info = mlm_teacher(preset, None, teacher_name, log=log)
+    log(f"MLM teacher: {'loaded from cache' if info['cached'] else 'trained'}; held-out masked-token accuracy "
+        f"{info['accuracy_before']:.4f} before, {info['accuracy_after']:.4f} after {info['steps']} steps")
+    z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size) if s.task_kd else None
+    new_rows, curves = [], {}
+    for name in (r for r in DISTILBERT_ROWS if r in rows):
+        student = init_distilbert_student(teacher_mlm, s.layers)
+        ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
+        extra, pre_seconds = {"teacher_layers": student.config.kd_teacher_layers}, 0.0
+        if name == "distilbert":
+            corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
+            pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
+                                     f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
+            pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
+            pre_seconds = pre.seconds
+            curves["distilbert-pretraining"] = pre.train.history
+            extra.update(pretrain_steps=pre.train.steps, pretrain_seconds=pre.seconds,
+                         student_masked_accuracy=pre.train.evals[-1]["masked_accuracy"])
+            log(f"distilbert: pre-training distillation {pre.train.steps} steps in {pre.seconds:.0f} s; student "
+                f"held-out masked-token accuracy {extra['student_masked_accuracy']:.4f}")
+        model = distilbert_classifier(student, seed=seed)
+        if s.task_kd:
+            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, s.task_epochs, s.task_lr,
+                                    f"{name} on SST-2 (logit KD)")
+        else:
+            stage = train_on_labels(preset, model, data, s.task_epochs, s.task_lr, seed, ckpt, f"{name} on SST-2")
+        row = _finish_row(name, stage, data, preset, out, seed)
+        row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
+                   task="logit KD" if s.task_kd else "hard labels", epochs=s.task_epochs,
+                   mlm_teacher_seconds=info["train_seconds"])
+        if name == "distilbert":
+            shutil.rmtree(out / "checkpoints" / f"distilbert-pretraining-{preset.name}-seed{seed}", ignore_errors=True)
+        new_rows.append(row)
+        curves[name] = stage.train.history
+        log(f"{name} dev accuracy {row['accuracy']:.4f}")
+    return new_rows, curves
+
+
 def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: str | None = None,
-             rows: tuple[str, ...] = ROWS, log=print) -> dict:
+             rows: str | tuple[str, ...] = "spine", log=print) -> dict:
     """Fine-tune (or load) the teacher, train the students, write ``out_dir/results.{json,md,png}``.
 
     Args:
@@ -45,16 +121,16 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         seed: seeds the students (initialisation, batch order, dropout); the teacher is
             fine-tuned once per preset with ``preset.teacher_seed`` and cached.
         teacher_name: overrides ``preset.teacher`` (None: the packaged all-MiniLM-L6-v2).
-        rows: which rows to (re)compute; the teacher is always measured again (the reference).
+        rows: rows or groups to (re)compute (see :func:`expand_rows`); the teacher is always
+            measured again (the reference of every ratio). Other rows already in
+            ``results.json`` are kept.
     Returns:
         The results table as written to ``results.json``.
     Raises:
-        ValueError: for an unknown row name.
+        ValueError: for an unknown row or group name.
         OfflineAssetError: when a model or SST-2 cannot be had offline.
     """
-    unknown = set(rows) - set(ROWS)
-    if unknown:
-        raise ValueError(f"rows must be among {list(ROWS)}, got {sorted(unknown)}")
+    rows = expand_rows(rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -76,7 +152,7 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
     log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
 
     for name in rows:
-        if name == "teacher":
+        if name not in ("baseline", "hinton-kd"):
             continue
         student = build_student(teacher.config, preset.student, seed=seed)
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
@@ -92,10 +168,16 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         curves[name] = stage.train.history
         log(f"{name} dev accuracy {row['accuracy']:.4f}")
 
+    if any(r in rows for r in DISTILBERT_ROWS):
+        more_rows, more_curves = distilbert_rows(preset, teacher, data, out, seed, rows, teacher_name, log)
+        new_rows += more_rows
+        curves.update(more_curves)
+
     table = upsert_rows(out / "results.json", new_rows, task="sst2")
     (out / "results.md").write_text(markdown_table(table["rows"]) + "\n")
     plot_results(table["rows"], out / "results.png")
-    (out / "curves.json").write_text(json.dumps(curves))
+    old_curves = json.loads((out / "curves.json").read_text()) if (out / "curves.json").is_file() else {}
+    (out / "curves.json").write_text(json.dumps({**old_curves, **curves}))
     log(markdown_table(table["rows"]))
     log(f"wall time {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
     return table

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from kd_teach.data import SST2Data, make_loader
 from kd_teach.evaluate import accuracy, predict_logits
 from kd_teach.losses.hinton import kd_loss, student_loss
+from kd_teach.models import model_inputs
 from kd_teach.presets import Preset
 from kd_teach.train import TrainConfig, TrainResult, train
 
@@ -33,17 +34,14 @@ class StageResult:
     seconds: float  # the whole stage, including work outside the loop (e.g. teacher logits)
 
 
-def _forward_inputs(batch: dict) -> dict:
-    return {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-
-
 def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """L_student: cross-entropy of the model's logits (batch, classes) with ``batch["labels"]`` (batch,).
 
-    ``batch`` holds ``input_ids``, ``attention_mask`` (and ``token_type_ids``), each (batch, seq).
+    ``batch`` holds ``input_ids``, ``attention_mask`` (and ``token_type_ids``, for models that
+    take them), each (batch, seq).
     Returns a scalar in nats.
     """
-    return student_loss(model(**_forward_inputs(batch)).logits, batch["labels"])
+    return student_loss(model(**model_inputs(model, batch)).logits, batch["labels"])
 
 
 def _config(preset: Preset, epochs: int, lr: float, seed: int, desc: str) -> TrainConfig:
@@ -56,19 +54,30 @@ def _dev_eval(data: SST2Data, preset: Preset):
     return lambda model: {"dev_accuracy": accuracy(model, loader)}
 
 
+def train_on_labels(preset: Preset, model: torch.nn.Module, data: SST2Data, epochs: int, lr: float,
+                    seed: int = 0, checkpoint_dir: str | Path | None = None, desc: str = "fine-tuning") -> StageResult:
+    """Train ``model`` on SST-2's labelled sentences with hard labels (cross-entropy), evaluating on dev each epoch.
+
+    Batch size, warm-up and mixed precision come from ``preset``; checkpoints in
+    ``checkpoint_dir`` make it resumable.
+    """
+    config = _config(preset, epochs, lr, seed, desc)
+    loader = data.train_loader(preset.batch_size, seed=seed)
+    t0 = time.perf_counter()
+    result = train(model, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
+    return StageResult(model, result, time.perf_counter() - t0)
+
+
 def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
                      checkpoint_dir: str | Path | None = None) -> StageResult:
     """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy).
 
-    Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``); checkpoints
-    in ``checkpoint_dir`` make it resumable. A pretrained-only teacher is no use for task
-    distillation: its classifier head is random (the DESIGN notes' "chance-level students").
+    Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``). A
+    pretrained-only teacher is no use for task distillation: its classifier head is random
+    (the DESIGN notes' "chance-level students").
     """
-    config = _config(preset, preset.teacher_epochs, preset.teacher_lr, preset.teacher_seed, "teacher fine-tuning")
-    loader = data.train_loader(preset.batch_size, seed=preset.teacher_seed)
-    t0 = time.perf_counter()
-    result = train(teacher, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
-    return StageResult(teacher, result, time.perf_counter() - t0)
+    return train_on_labels(preset, teacher, data, preset.teacher_epochs, preset.teacher_lr, preset.teacher_seed,
+                           checkpoint_dir, "teacher fine-tuning")
 
 
 def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, seed: int = 0,
@@ -78,11 +87,8 @@ def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, see
     Same labelled sentences, learning rate and initialisation as :func:`train_hinton_kd`; the
     baseline cannot use the transfer set, which has no labels.
     """
-    config = _config(preset, preset.student_epochs, preset.student_lr, seed, "baseline student")
-    loader = data.train_loader(preset.batch_size, seed=seed)
-    t0 = time.perf_counter()
-    result = train(student, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
-    return StageResult(student, result, time.perf_counter() - t0)
+    return train_on_labels(preset, student, data, preset.student_epochs, preset.student_lr, seed,
+                           checkpoint_dir, "baseline student")
 
 
 def teacher_logits(teacher: torch.nn.Module, ds: Dataset, tokenizer: PreTrainedTokenizerBase,
@@ -114,7 +120,8 @@ def transfer_set(data: SST2Data) -> Dataset:
 
 def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: SST2Data,
                     seed: int = 0, checkpoint_dir: str | Path | None = None,
-                    teacher_logits_cache: torch.Tensor | None = None) -> StageResult:
+                    teacher_logits_cache: torch.Tensor | None = None, epochs: int | None = None,
+                    lr: float | None = None, desc: str | None = None) -> StageResult:
     """Train the student on alpha * L_student + beta * T^2 * KL(soft targets || soft predictions).
 
     The student sees the labelled train set and the transfer set (:func:`transfer_set`); on a
@@ -127,6 +134,9 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
         data: SST-2, with its transfer set if the preset asks for one.
         seed: seeds the batch order and dropout.
         teacher_logits_cache: (rows of the transfer set, classes), to skip recomputing them.
+        epochs, lr, desc: override ``preset.kd_epochs`` (or ``student_epochs``), ``preset.student_lr``
+            and the progress bar's label (a pretrained student such as DistilBERT's wants a
+            smaller learning rate than a random one).
     """
     t0 = time.perf_counter()
     train_set = transfer_set(data)
@@ -136,12 +146,12 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
     train_set = train_set.add_column("teacher_logits", z_t_all.tolist())
 
     def loss_fn(model, batch):
-        z_s = model(**_forward_inputs(batch)).logits                  # (B, C) student logits
+        z_s = model(**model_inputs(model, batch)).logits                  # (B, C) student logits
         z_t = batch["teacher_logits"]                                 # (B, C) teacher logits
         return kd_loss(z_s, z_t, batch["labels"], preset.alpha, preset.beta, preset.T, return_terms=True)
 
-    epochs = preset.kd_epochs or preset.student_epochs
-    config = _config(preset, epochs, preset.student_lr, seed, f"Hinton KD student (T={preset.T:g})")
+    epochs = epochs or preset.kd_epochs or preset.student_epochs
+    config = _config(preset, epochs, lr or preset.student_lr, seed, desc or f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)
     result = train(student, loader, loss_fn, config, _dev_eval(data, preset), checkpoint_dir)
     return StageResult(student, result, time.perf_counter() - t0)

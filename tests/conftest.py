@@ -61,3 +61,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kinds = ", ".join(row["kinds"])
         terminalreporter.write_line(f"{SYLLABUS[slug][0]:>4} · {slug:<22} · {row['count']:>9} · {kinds}")
     terminalreporter.write_line(f"{'':>4}   {'total':<22}   {sum(r['count'] for r in table.values()):>9}")
+
+
+@pytest.fixture(scope="session")
+def smoke_corpus(smoke_preset, tokenizer):
+    """The real general corpus (wikitext + gutenberg), chunked at the smoke length."""
+    from kd_teach.corpus import Corpus
+
+    return Corpus(tokenizer, smoke_preset.corpus_max_length, smoke_preset.corpus_heldout)
+
+
+@pytest.fixture(scope="session")
+def smoke_mlm_teacher(smoke_preset, smoke_corpus):
+    """The packaged teacher with its MLM head trained at the smoke preset; cached like the SST-2 teacher."""
+    from kd_teach.cache import mlm_teacher
+
+    return mlm_teacher(smoke_preset, smoke_corpus, log=lambda *_: None)

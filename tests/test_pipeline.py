@@ -52,3 +52,25 @@ def test_hub_teacher_offline_is_one_clear_line():
 def test_unknown_row_is_refused():
     done = _cli("run", "sst2", "--rows", "teacher,tinybert")
     assert done.returncode == 2 and "tinybert" in done.stderr
+
+
+@pytest.mark.slow
+def test_distilbert_rows_join_the_table(tmp_path, smoke_teacher, smoke_mlm_teacher):
+    earlier = {"name": "baseline", "accuracy": 0.7, "params": 1, "size_mb": 1.0, "latency_ms_b1": 1.0,
+               "latency_ms_b32": 1.0, "train_seconds": 1.0}
+    (tmp_path / "results.json").write_text(json.dumps({"rows": [earlier]}))  # a row of an earlier chapter
+    done = _cli("run", "sst2", "--preset", "smoke", "--rows", "distilbert", "--out", str(tmp_path), TQDM_DISABLE="1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {r["name"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
+    assert set(rows) == {"baseline", "teacher", "distilbert", "distilbert-init"}  # the earlier row is kept
+    db, init = rows["distilbert"], rows["distilbert-init"]
+    for row in (db, init):
+        assert REQUIRED <= row.keys() and 0.5 < row["accuracy"] <= 1.0
+        assert row["teacher_layers"] == [0, 2, 4] and row["task"] == "logit KD"
+    assert db["params"] == init["params"] < rows["teacher"]["params"]
+    assert db["pretrain_steps"] > 0 and "pretrain_steps" not in init  # the ablation skips pre-training distillation
+    assert db["train_seconds"] > db["task_seconds"]
+    curves = json.loads((tmp_path / "curves.json").read_text())
+    assert {"L_ce", "L_mlm", "L_cos"} <= curves["distilbert-pretraining"][-1].keys()
+    assert "| distilbert-init |" in done.stdout
+    assert not any((tmp_path / "checkpoints").glob("*/checkpoint.pt"))

@@ -1,0 +1,146 @@
+"""Stages on the general corpus: give the teacher an MLM head, then DistilBERT's pre-training distillation.
+
+- :func:`train_mlm_teacher`: a BERT encoder and its masked-LM head learn to fill in masked
+  tokens (L_mlm only). The packaged all-MiniLM-L6-v2 needs this before it can teach
+  DistilBERT's L_ce, which distils a distribution over the whole vocabulary.
+- :func:`distil_pretraining`: DistilBERT's student, initialised from every other teacher
+  layer, learns from the teacher on the corpus with the triple loss
+  L = alpha_ce L_ce + alpha_mlm L_mlm + alpha_cos L_cos (Sanh et al. 2019, Section 2).
+
+Both draw new masks for every batch (dynamic masking, :mod:`kd_teach.masking`) from the
+global torch RNG, which the shared loop checkpoints, so a resumed run masks as an
+uninterrupted one would.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from kd_teach.corpus import Corpus
+from kd_teach.losses.distilbert import L_mlm, ce_positions, distilbert_loss
+from kd_teach.masking import IGNORE_INDEX, DynamicMasker, MaskingConfig
+from kd_teach.models import mlm_hidden_and_logits
+from kd_teach.presets import DistilBertSettings, MLMTeacherSettings
+from kd_teach.runtime import default_device
+from kd_teach.stages import StageResult
+from kd_teach.train import TrainConfig, train
+
+# Held-out accuracy: 15% of the tokens, chosen uniformly (no rare-token smoothing), all replaced
+# by [MASK] (no random or kept tokens): the model must fill in real blanks, the usual measure.
+# The same seeded masks are used for every model measured.
+EVAL_MASKING = MaskingConfig(mask_prob=0.15, word_mask=1.0, word_keep=0.0, word_rand=0.0)
+
+
+@torch.inference_mode()
+def masked_token_accuracy(model: torch.nn.Module, corpus: Corpus, seed: int = 0, batch_size: int = 64) -> float:
+    """Share of held-out masked tokens whose top-1 prediction is the original token.
+
+    15% of the held-out chunks' tokens (special tokens excluded, chosen uniformly) are
+    replaced by [MASK], with masks drawn from ``seed`` so that every model is measured on the
+    same blanks.
+
+    Args:
+        model: a ``BertForMaskedLM`` or ``DistilBertForMaskedLM``.
+        corpus: gives the held-out chunks and the token counts.
+    Returns:
+        accuracy in [0, 1].
+    """
+    masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, config=EVAL_MASKING, smoothing=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    device = default_device()
+    model.eval().to(device)
+    correct = total = 0
+    for batch in corpus.heldout_loader(batch_size):
+        ids, labels = masker(batch["input_ids"], batch["attention_mask"], generator=generator)
+        chosen = labels != IGNORE_INDEX                                          # (B, L)
+        _, logits = mlm_hidden_and_logits(model, ids.to(device), batch["attention_mask"].to(device),
+                                          chosen.to(device))                     # (N, V)
+        correct += (logits.argmax(-1).cpu() == labels[chosen]).sum().item()
+        total += chosen.sum().item()
+    return correct / max(total, 1)
+
+
+def _config(steps_per_epoch: int, lr: float, warmup_ratio: float, seed: int, desc: str,
+            grad_accum: int = 1, max_grad_norm: float = 1.0, mixed_precision: str = "no") -> TrainConfig:
+    return TrainConfig(epochs=1, lr=lr, warmup_ratio=warmup_ratio, seed=seed, desc=desc, grad_accum_steps=grad_accum,
+                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, checkpoint_every=50)
+
+
+def _loader(corpus: Corpus, steps: int, batch_size: int, seed: int):
+    """Length-grouped batches of a seeded sample of ``steps * batch_size`` chunks (one pass)."""
+    n = min(steps * batch_size, len(corpus.train))
+    sample = corpus.train.shuffle(seed=seed).select(range(n))
+    from kd_teach.data import make_loader
+
+    return make_loader(sample, corpus.tokenizer, batch_size, shuffle=True, seed=seed)
+
+
+def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, corpus: Corpus,
+                      checkpoint_dir=None, mixed_precision: str = "no") -> StageResult:
+    """Train a ``BertForMaskedLM`` (encoder and head) on the corpus with L_mlm, for ``settings.steps`` steps.
+
+    Masks are BERT's (``settings.smoothing`` = 0: positions chosen uniformly). Evaluated once
+    at the end with :func:`masked_token_accuracy` (``evals[-1]["masked_accuracy"]``).
+    """
+    masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, smoothing=settings.smoothing)
+
+    def loss_fn(model, batch):
+        ids, labels = masker(batch["input_ids"], batch["attention_mask"])      # new masks every batch
+        chosen = labels != IGNORE_INDEX                                        # (B, L) masked positions
+        _, logits = mlm_hidden_and_logits(model, ids, batch["attention_mask"], chosen)  # (N, V)
+        return L_mlm(logits, labels[chosen])
+
+    config = _config(settings.steps, settings.lr, settings.warmup_ratio, settings.seed, "MLM teacher",
+                     mixed_precision=mixed_precision)
+    loader = _loader(corpus, settings.steps, settings.batch_size, settings.seed)
+    t0 = time.perf_counter()
+    result = train(teacher, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
+                   checkpoint_dir)
+    return StageResult(teacher, result, time.perf_counter() - t0)
+
+
+def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, student: torch.nn.Module,
+                       corpus: Corpus, seed: int = 0, checkpoint_dir=None, mixed_precision: str = "no") -> StageResult:
+    """DistilBERT's pre-training distillation: the student learns the teacher's MLM behaviour on the corpus.
+
+    Every batch: draw new masks; run the frozen teacher and the student on the same masked
+    input; L_ce (the teacher's soft targets over the vocabulary at T, times T^2), L_mlm (the
+    true tokens) and L_cos (the direction of the last hidden states), weighted by
+    ``settings.alpha_*`` — a weight of 0 switches its term off (the ablations).
+
+    Args:
+        settings: steps, batch size, gradient accumulation, learning rate, T and weights.
+        teacher: a ``BertForMaskedLM`` with a trained head (see :func:`train_mlm_teacher`); frozen.
+        student: a ``DistilBertForMaskedLM`` of the same hidden size (:func:`kd_teach.models.init_distilbert_student`).
+        corpus: the general corpus.
+        seed: batch order, masks and dropout.
+    Returns:
+        :class:`StageResult`; history entries carry ``L_ce``, ``L_mlm``, ``L_cos`` per step, and the
+        evaluation the student's held-out ``masked_accuracy``.
+    """
+    masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, smoothing=settings.smoothing)
+    teacher.eval().requires_grad_(False).to(default_device())
+    need_logits = settings.alpha_ce > 0 or settings.alpha_mlm > 0
+    need_hidden = settings.alpha_cos > 0
+
+    def loss_fn(model, batch):
+        am = batch["attention_mask"]                                             # (B, L)
+        ids, labels = masker(batch["input_ids"], am)                             # new masks every batch
+        where = ce_positions(am, labels, settings.restrict_ce_to_mask)           # (B, L) positions with logits
+        with torch.no_grad():
+            h_t, z_t = mlm_hidden_and_logits(teacher, ids, am, where)           # (B, L, H), (N, V)
+        h_s, z_s = mlm_hidden_and_logits(model, ids, am, where)
+        return distilbert_loss(
+            z_s if need_logits else None, z_t if need_logits else None, labels[where],
+            h_s if need_hidden else None, h_t if need_hidden else None, am,
+            T=settings.T, alpha_ce=settings.alpha_ce, alpha_mlm=settings.alpha_mlm, alpha_cos=settings.alpha_cos,
+            return_terms=True)
+
+    config = _config(settings.steps, settings.lr, settings.warmup_ratio, seed, "DistilBERT pre-training distillation",
+                     settings.grad_accum, settings.max_grad_norm, mixed_precision)
+    loader = _loader(corpus, settings.steps * settings.grad_accum, settings.batch_size, seed)
+    t0 = time.perf_counter()
+    result = train(student, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
+                   checkpoint_dir)
+    return StageResult(student, result, time.perf_counter() - t0)

@@ -1,0 +1,54 @@
+"""Stages on the general corpus: the MLM teacher learns to fill blanks; DistilBERT's student learns from it."""
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from kd_teach.models import init_distilbert_student
+from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
+
+
+def test_prepared_teacher_fills_blanks_better_than_before(smoke_mlm_teacher):
+    teacher, info = smoke_mlm_teacher
+    assert info["accuracy_before"] < 0.02  # a fresh head: chance among 30,522 tokens
+    assert info["accuracy_after"] > info["accuracy_before"] + 0.03
+    assert info["steps"] > 0 and info["history"][-1]["loss"] < info["history"][0]["loss"]
+
+
+def test_masked_accuracy_uses_the_same_blanks_every_time(smoke_mlm_teacher, smoke_corpus):
+    teacher, info = smoke_mlm_teacher
+    first = masked_token_accuracy(teacher, smoke_corpus)
+    assert masked_token_accuracy(teacher, smoke_corpus) == first == pytest.approx(info["accuracy_after"])
+
+
+@pytest.mark.parametrize("ablation", [{}, {"alpha_cos": 0.0}, {"alpha_ce": 0.0, "alpha_mlm": 0.0}])
+def test_pretraining_distillation_trains_the_student_only(smoke_preset, smoke_mlm_teacher, smoke_corpus, ablation):
+    teacher, _ = smoke_mlm_teacher
+    before_teacher = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = init_distilbert_student(teacher)
+    before_student = student.distilbert.transformer.layer[1].ffn.lin1.weight.clone()
+    settings = replace(smoke_preset.distilbert, steps=3, **ablation)
+    stage = distil_pretraining(settings, teacher, student, smoke_corpus, seed=0)
+    assert stage.train.steps == 3
+    terms = {k for k in stage.train.history[-1] if k.startswith("L_")}
+    expected = {"L_ce", "L_mlm", "L_cos"} - {"L_" + k.split("_")[1] for k, v in ablation.items() if v == 0}
+    assert terms == expected
+    assert 0.0 <= stage.train.evals[-1]["masked_accuracy"] <= 1.0
+    assert not torch.equal(student.distilbert.transformer.layer[1].ffn.lin1.weight, before_student)
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before_teacher[k]), k  # the teacher is frozen
+
+
+def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher):
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kd_teach.cli", "prepare-teacher", "mlm", "--preset", "smoke"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MLM teacher (cached)" in done.stdout and "before" in done.stdout and "after" in done.stdout
+    assert time.perf_counter() - t0 < 60  # imports and loading only: no training
+    info = json.loads((__import__("pathlib").Path(smoke_mlm_teacher[1]["path"]).parent / "teacher.json").read_text())
+    assert f"{info['accuracy_after']:.4f}" in done.stdout
