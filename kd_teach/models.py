@@ -303,6 +303,27 @@ def init_distilbert_student(teacher: BertForMaskedLM, layers: Sequence[int] | No
     return student.train()
 
 
+def mlm_encoder(model: BertForMaskedLM | DistilBertForMaskedLM) -> torch.nn.Module:
+    """The encoder under a masked-LM head: ``model.bert`` or ``model.distilbert``."""
+    if isinstance(model, BertForMaskedLM):
+        return model.bert
+    if isinstance(model, DistilBertForMaskedLM):
+        return model.distilbert
+    raise ValueError(f"model must be a BertForMaskedLM or DistilBertForMaskedLM, got {type(model).__name__}")
+
+
+def mlm_head(model: BertForMaskedLM | DistilBertForMaskedLM, hidden: torch.Tensor) -> torch.Tensor:
+    """The masked-LM head on hidden states (..., hidden) -> logits (..., vocab).
+
+    BERT: ``cls`` (dense -> activation -> LayerNorm -> decoder). DistilBERT: the same four
+    steps under other names (vocab_transform, activation, vocab_layer_norm, vocab_projector).
+    """
+    if isinstance(model, BertForMaskedLM):
+        return model.cls(hidden)
+    mlm_encoder(model)  # raises for anything else
+    return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(hidden))))
+
+
 def mlm_hidden_and_logits(model: BertForMaskedLM | DistilBertForMaskedLM, input_ids: torch.Tensor,
                           attention_mask: torch.Tensor, positions: torch.Tensor | None = None
                           ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -319,18 +340,11 @@ def mlm_hidden_and_logits(model: BertForMaskedLM | DistilBertForMaskedLM, input_
     Returns:
         hidden (batch, seq, hidden) and logits (n_positions, vocab) — or (batch, seq, vocab)
         when ``positions`` is None.
+    Raises:
+        ValueError: for a model without a masked-LM head of these two kinds.
     """
-    if isinstance(model, BertForMaskedLM):
-        hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        head = model.cls
-    elif isinstance(model, DistilBertForMaskedLM):
-        hidden = model.distilbert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-        def head(h):  # vocab_transform -> activation -> LayerNorm -> vocab_projector (tied)
-            return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
-    else:
-        raise ValueError(f"model must be a BertForMaskedLM or DistilBertForMaskedLM, got {type(model).__name__}")
-    return hidden, head(hidden if positions is None else hidden[positions.bool()])  # (B, L, H), (N, V)
+    hidden = mlm_encoder(model)(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, H)
+    return hidden, mlm_head(model, hidden if positions is None else hidden[positions.bool()])  # (N, V)
 
 
 def distilbert_classifier(student: DistilBertForMaskedLM, num_labels: int = 2, seed: int = 0

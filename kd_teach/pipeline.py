@@ -18,7 +18,7 @@ from kd_teach.data import SST2Data
 from kd_teach.evaluate import evaluate
 from kd_teach.models import build_student, distilbert_classifier, init_distilbert_student, load_tokenizer
 from kd_teach.presets import Preset
-from kd_teach.pretrain import distil_pretraining
+from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
 from kd_teach.report import markdown_table, plot_results, upsert_rows
 from kd_teach.stages import (StageResult, teacher_logits, train_baseline, train_hinton_kd, train_on_labels,
                              transfer_set)
@@ -77,13 +77,13 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     log(f"MLM teacher: {'loaded from cache' if info['cached'] else 'trained'}; held-out masked-token accuracy "
         f"{info['accuracy_before']:.4f} before, {info['accuracy_after']:.4f} after {info['steps']} steps")
     z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size) if s.task_kd else None
+    corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
     new_rows, curves = [], {}
     for name in (r for r in DISTILBERT_ROWS if r in rows):
         student = init_distilbert_student(teacher_mlm, s.layers)
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
         extra, pre_seconds = {"teacher_layers": student.config.kd_teacher_layers}, 0.0
         if name == "distilbert":
-            corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
             pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
                                      f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
             pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
@@ -93,6 +93,8 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
                          student_masked_accuracy=pre.train.evals[-1]["masked_accuracy"])
             log(f"distilbert: pre-training distillation {pre.train.steps} steps in {pre.seconds:.0f} s; student "
                 f"held-out masked-token accuracy {extra['student_masked_accuracy']:.4f}")
+        else:  # the cut student's own held-out MLM accuracy, to compare with the distilled one
+            extra["student_masked_accuracy"] = masked_token_accuracy(student, corpus)
         model = distilbert_classifier(student, seed=seed)
         if s.task_kd:
             stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, s.task_epochs, s.task_lr,

@@ -1,7 +1,9 @@
 """Presets: one pipeline, three scales. Pick with ``--preset`` or ``KD_TEACH_PRESET``.
 
 - ``smoke``: CI and the notebooks under nbval; a few hundred sentences, well under 3 minutes.
-- ``cpu``: ``make run`` on a 2-core laptop, under 20 minutes for teacher + two students.
+- ``cpu``: ``make run`` on a 2-core laptop, under 20 minutes for teacher + two students;
+  the DistilBERT chapter's rows take about as long again (plus 5 minutes, once, to give the
+  teacher an MLM head).
 - ``gpu-full``: the papers' settings (BERT-base teacher, the whole SST-2, bf16 on CUDA).
 """
 from __future__ import annotations
@@ -57,8 +59,8 @@ class DistilBertSettings:
     alpha_cos: float = 1.0
     restrict_ce_to_mask: bool = True  # L_ce on masked positions only (the reference: all positions)
     smoothing: float = 0.7            # rare tokens masked more often: weight count^-0.7 (the reference)
-    task_epochs: int = 2              # SST-2 training of the distilled student
-    task_lr: float = 5e-5
+    task_epochs: int = 2              # SST-2 epochs of the student (over labelled + transfer set with task_kd,
+    task_lr: float = 5e-5             #   as the hinton-kd row); a small lr: it starts pretrained
     task_kd: bool = True              # task training with logit KD from the SST-2 teacher (else hard labels)
 
 

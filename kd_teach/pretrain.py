@@ -18,11 +18,13 @@ import time
 import torch
 
 from kd_teach.corpus import Corpus
+from kd_teach.data import make_loader
 from kd_teach.losses.distilbert import L_mlm, ce_positions, distilbert_loss
 from kd_teach.masking import IGNORE_INDEX, DynamicMasker, MaskingConfig
 from kd_teach.models import mlm_hidden_and_logits
 from kd_teach.presets import DistilBertSettings, MLMTeacherSettings
 from kd_teach.runtime import default_device
+from kd_teach.temperature import softmax_with_temperature
 from kd_teach.stages import StageResult
 from kd_teach.train import TrainConfig, train
 
@@ -61,18 +63,44 @@ def masked_token_accuracy(model: torch.nn.Module, corpus: Corpus, seed: int = 0,
     return correct / max(total, 1)
 
 
-def _config(steps_per_epoch: int, lr: float, warmup_ratio: float, seed: int, desc: str,
-            grad_accum: int = 1, max_grad_norm: float = 1.0, mixed_precision: str = "no") -> TrainConfig:
+@torch.inference_mode()
+def top_predictions(model: torch.nn.Module, tokenizer, sentence: str, k: int = 5, T: float = 1.0
+                    ) -> list[list[tuple[str, float]]]:
+    """The model's ``k`` likeliest tokens, with probabilities at temperature ``T``, for each [MASK] in ``sentence``.
+
+    The probabilities are the soft targets such a teacher hands its student in L_ce:
+    softmax(z / T) over the whole vocabulary (Hinton et al. 2015, Eq. 1).
+
+    Returns:
+        one list per [MASK], of (token, probability) pairs, likeliest first.
+    Raises:
+        ValueError: if ``sentence`` holds no [MASK] token.
+    """
+    enc = tokenizer(sentence, return_tensors="pt")
+    where = enc["input_ids"] == tokenizer.mask_token_id                      # (1, L)
+    if not where.any():
+        raise ValueError(f"sentence must contain {tokenizer.mask_token}, got {sentence!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    _, z = mlm_hidden_and_logits(model, enc["input_ids"].to(device), enc["attention_mask"].to(device),
+                                 where.to(device))                           # (n_masks, V)
+    p = softmax_with_temperature(z.float().cpu(), T)                        # (n_masks, V) soft targets
+    top = p.topk(k, dim=-1)
+    return [[(tokenizer.convert_ids_to_tokens(int(i)), float(v)) for v, i in zip(vals, ids)]
+            for vals, ids in zip(top.values, top.indices)]
+
+
+def _config(lr: float, warmup_ratio: float, seed: int, desc: str, grad_accum: int = 1, max_grad_norm: float = 1.0,
+            mixed_precision: str = "no", log_every: int = 10) -> TrainConfig:
     return TrainConfig(epochs=1, lr=lr, warmup_ratio=warmup_ratio, seed=seed, desc=desc, grad_accum_steps=grad_accum,
-                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, checkpoint_every=50)
+                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, checkpoint_every=50,
+                       log_every=log_every)
 
 
 def _loader(corpus: Corpus, steps: int, batch_size: int, seed: int):
     """Length-grouped batches of a seeded sample of ``steps * batch_size`` chunks (one pass)."""
     n = min(steps * batch_size, len(corpus.train))
     sample = corpus.train.shuffle(seed=seed).select(range(n))
-    from kd_teach.data import make_loader
-
     return make_loader(sample, corpus.tokenizer, batch_size, shuffle=True, seed=seed)
 
 
@@ -91,7 +119,7 @@ def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, co
         _, logits = mlm_hidden_and_logits(model, ids, batch["attention_mask"], chosen)  # (N, V)
         return L_mlm(logits, labels[chosen])
 
-    config = _config(settings.steps, settings.lr, settings.warmup_ratio, settings.seed, "MLM teacher",
+    config = _config(settings.lr, settings.warmup_ratio, settings.seed, "MLM teacher",
                      mixed_precision=mixed_precision)
     loader = _loader(corpus, settings.steps, settings.batch_size, settings.seed)
     t0 = time.perf_counter()
@@ -101,7 +129,8 @@ def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, co
 
 
 def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, student: torch.nn.Module,
-                       corpus: Corpus, seed: int = 0, checkpoint_dir=None, mixed_precision: str = "no") -> StageResult:
+                       corpus: Corpus, seed: int = 0, checkpoint_dir=None, mixed_precision: str = "no",
+                       on_log=None) -> StageResult:
     """DistilBERT's pre-training distillation: the student learns the teacher's MLM behaviour on the corpus.
 
     Every batch: draw new masks; run the frozen teacher and the student on the same masked
@@ -115,6 +144,7 @@ def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, s
         student: a ``DistilBertForMaskedLM`` of the same hidden size (:func:`kd_teach.models.init_distilbert_student`).
         corpus: the general corpus.
         seed: batch order, masks and dropout.
+        on_log: called with every logged history entry (live loss curves in a notebook).
     Returns:
         :class:`StageResult`; history entries carry ``L_ce``, ``L_mlm``, ``L_cos`` per step, and the
         evaluation the student's held-out ``masked_accuracy``.
@@ -137,10 +167,10 @@ def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, s
             T=settings.T, alpha_ce=settings.alpha_ce, alpha_mlm=settings.alpha_mlm, alpha_cos=settings.alpha_cos,
             return_terms=True)
 
-    config = _config(settings.steps, settings.lr, settings.warmup_ratio, seed, "DistilBERT pre-training distillation",
-                     settings.grad_accum, settings.max_grad_norm, mixed_precision)
+    config = _config(settings.lr, settings.warmup_ratio, seed, "DistilBERT pre-training distillation",
+                     settings.grad_accum, settings.max_grad_norm, mixed_precision, log_every=5)
     loader = _loader(corpus, settings.steps * settings.grad_accum, settings.batch_size, seed)
     t0 = time.perf_counter()
     result = train(student, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
-                   checkpoint_dir)
+                   checkpoint_dir, on_log)
     return StageResult(student, result, time.perf_counter() - t0)

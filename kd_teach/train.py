@@ -67,6 +67,7 @@ def train(
     config: TrainConfig,
     eval_fn: Callable[[torch.nn.Module], dict] | None = None,
     checkpoint_dir: str | Path | None = None,
+    on_log: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``loader`` with ``loss_fn``; resume from ``checkpoint_dir``.
 
@@ -82,6 +83,7 @@ def train(
         eval_fn: ``eval_fn(model)`` -> dict of metrics, called after every epoch.
         checkpoint_dir: where ``checkpoint.pt`` is written every ``checkpoint_every`` steps,
             at each epoch's end and on Ctrl-C; if it exists, training resumes from it.
+        on_log: called with each new history entry (e.g. to redraw live loss curves).
     Returns:
         :class:`TrainResult`. The checkpoint is kept; the caller saves the final model.
     Raises:
@@ -155,6 +157,8 @@ def train(
                         entry = {"step": result.steps, "epoch": epoch, "loss": loss_sum,
                                  "lr": scheduler.get_last_lr()[0], **term_sums}
                         result.history.append(entry)
+                        if on_log is not None:
+                            on_log(entry)
                         progress.set_postfix(loss=f"{entry['loss']:.4f}")
                     if result.steps % config.checkpoint_every == 0:
                         save()

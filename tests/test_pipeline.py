@@ -69,6 +69,7 @@ def test_distilbert_rows_join_the_table(tmp_path, smoke_teacher, smoke_mlm_teach
         assert row["teacher_layers"] == [0, 2, 4] and row["task"] == "logit KD"
     assert db["params"] == init["params"] < rows["teacher"]["params"]
     assert db["pretrain_steps"] > 0 and "pretrain_steps" not in init  # the ablation skips pre-training distillation
+    assert 0.0 <= init["student_masked_accuracy"] <= 1.0 and 0.0 <= db["student_masked_accuracy"] <= 1.0
     assert db["train_seconds"] > db["task_seconds"]
     curves = json.loads((tmp_path / "curves.json").read_text())
     assert {"L_ce", "L_mlm", "L_cos"} <= curves["distilbert-pretraining"][-1].keys()

@@ -52,3 +52,19 @@ def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher)
     assert time.perf_counter() - t0 < 60  # imports and loading only: no training
     info = json.loads((__import__("pathlib").Path(smoke_mlm_teacher[1]["path"]).parent / "teacher.json").read_text())
     assert f"{info['accuracy_after']:.4f}" in done.stdout
+
+
+def test_top_predictions_are_soft_targets_at_T(smoke_mlm_teacher, tokenizer):
+    from kd_teach.pretrain import top_predictions
+
+    teacher, _ = smoke_mlm_teacher
+    sentence = "the [MASK] was far too long and [MASK] ."
+    at = {T: top_predictions(teacher, tokenizer, sentence, k=5, T=T) for T in (1.0, 2.0, 5.0)}
+    assert len(at[1.0]) == 2 and all(len(blank) == 5 for blank in at[1.0])  # one list per [MASK]
+    for blank in range(2):
+        probs = {T: [p for _, p in at[T][blank]] for T in at}
+        assert probs[1.0] == sorted(probs[1.0], reverse=True)
+        assert [t for t, _ in at[1.0][blank]] == [t for t, _ in at[5.0][blank]]  # same ranking at any T
+        assert sum(probs[5.0]) < sum(probs[2.0]) < sum(probs[1.0]) <= 1.0       # mass spreads as T grows
+    with pytest.raises(ValueError, match=r"sentence must contain \[MASK\]"):
+        top_predictions(teacher, tokenizer, "no blank here .")
