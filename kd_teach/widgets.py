@@ -1,11 +1,16 @@
 """Interactive widgets of the course (ipywidgets; no external JavaScript, works offline).
 
+- :class:`TemperatureExplorer`: a slider for T over softmax_T(logits) (notebook 01);
+- :class:`LayerPicker`: which teacher layers DistilBERT's student keeps, its size and the
+  weights it copies (notebook 03).
+
 Each widget keeps its state in plain attributes (``probs``, ``entropy``, the slider's
-``value``) so tests and notebooks can drive it through the Python API, exactly as a learner
-drives it with the mouse or the keyboard.
+``value``; ``layers``, ``params``, ``mapping``) so tests and notebooks can drive it through the
+Python API, exactly as a learner drives it with the mouse or the keyboard.
 """
 from __future__ import annotations
 
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -74,3 +79,141 @@ class TemperatureExplorer:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+
+class LayerPicker:
+    """Toggle buttons to pick which teacher layers DistilBERT's student keeps (Sanh et al. 2019, Sec. 3).
+
+    On every change it shows the student's parameter count (the model is built on the ``meta``
+    device, so no memory is used and it is instant), its share of the teacher's, and a table of
+    which teacher weights are copied to which student weights, as :func:`distilbert_state_dict`
+    copies them. An empty choice is refused in words (:func:`check_student_layers`).
+
+    Python API (what the buttons do): ``picker.layers = [0, 2, 4]`` (or ``picker.select([...])``),
+    then ``picker.params``, ``picker.teacher_params``, ``picker.share``, ``picker.mapping`` (a list of
+    (teacher weight, student weight) names) and ``picker.message``. ``params``, ``share`` and
+    ``mapping`` are None / empty while the choice is invalid.
+
+    Args:
+        teacher: a ``BertForMaskedLM`` (its parameters are counted as they are) or its ``BertConfig``
+            (a ``BertForMaskedLM`` is built on the meta device to count them).
+        layers: the initial choice; default :func:`default_student_layers`.
+    """
+
+    def __init__(self, teacher, layers: Sequence[int] | None = None):
+        from transformers import BertForMaskedLM, PretrainedConfig
+
+        from kd_teach.models import count_parameters, default_student_layers
+
+        if isinstance(teacher, PretrainedConfig):
+            self.config = teacher
+            with torch.device("meta"):
+                self.teacher_params = count_parameters(BertForMaskedLM(teacher))
+        elif isinstance(teacher, torch.nn.Module) and hasattr(teacher, "config"):
+            self.config, self.teacher_params = teacher.config, count_parameters(teacher)
+        else:
+            raise ValueError(f"teacher must be a BertForMaskedLM or a BertConfig, got {type(teacher).__name__}")
+        self.n_teacher_layers = self.config.num_hidden_layers
+        self._counts: dict[int, int] = {}  # student depth -> parameters (they depend on the depth only)
+        self._quiet = False
+        self.buttons = [widgets.ToggleButton(description=f"layer {i}", tooltip=f"keep teacher layer {i}",
+                                             layout=widgets.Layout(width="auto"))
+                        for i in range(self.n_teacher_layers)]
+        for button in self.buttons:
+            button.observe(lambda change: self.update(), names="value")
+        self.reset = widgets.Button(description="one in two (default)")
+        self.reset.on_click(lambda _: self.select(default_student_layers(self.n_teacher_layers)))
+        self.summary, self.table = widgets.HTML(), widgets.HTML()
+        row = widgets.HBox([*self.buttons, self.reset], layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget = widgets.VBox([widgets.HTML("<b>Teacher layers the student keeps:</b>"), row,
+                                    self.summary, self.table])
+        self.select(default_student_layers(self.n_teacher_layers) if layers is None else layers)
+
+    @property
+    def layers(self) -> list[int]:
+        """The teacher layers picked, in increasing order."""
+        return [i for i, button in enumerate(self.buttons) if button.value]
+
+    @layers.setter
+    def layers(self, layers: Sequence[int]) -> None:
+        self.select(layers)
+
+    def select(self, layers: Sequence[int]) -> None:
+        """Pick exactly ``layers`` (an empty list is allowed: the widget then says what is wrong).
+
+        Raises:
+            ValueError: for a non-empty list the buttons cannot show (a repeat, a decreasing order,
+                an index outside the teacher), from :func:`check_student_layers`.
+        """
+        from kd_teach.models import check_student_layers
+
+        layers = list(layers)
+        if layers:
+            layers = check_student_layers(layers, self.n_teacher_layers)
+        self._quiet = True  # one redraw for the whole change, not one per button
+        try:
+            for i, button in enumerate(self.buttons):
+                button.value = i in layers
+        finally:
+            self._quiet = False
+        self.update()
+
+    def _student_params(self, n_layers: int) -> int:
+        from transformers import DistilBertForMaskedLM
+
+        from kd_teach.models import count_parameters, distilbert_config
+
+        if n_layers not in self._counts:
+            with torch.device("meta"):  # shapes only: no memory, no initialisation
+                student = DistilBertForMaskedLM(distilbert_config(self.config, n_layers))
+                self._counts[n_layers] = count_parameters(student)
+        return self._counts[n_layers]
+
+    def update(self) -> None:
+        """Validate the choice; recompute the count, the share and the weight table; redraw."""
+        if self._quiet:
+            return
+        from kd_teach.models import check_student_layers
+
+        try:
+            layers = check_student_layers(self.layers, self.n_teacher_layers)
+        except ValueError as err:
+            self.params = self.share = None
+            self.mapping = []
+            self.message = (f"Pick at least one teacher layer: a student needs one Transformer layer or more "
+                            f"({err}).")
+            self.summary.value = f"<span style='color:#b00'>{html.escape(self.message)}</span>"
+            self.table.value = ""
+            return
+        self.params = self._student_params(len(layers))
+        self.share = self.params / self.teacher_params
+        self.mapping = weight_mapping(layers)
+        dropped = [i for i in range(self.n_teacher_layers) if i not in layers]
+        self.message = (f"Student: {len(layers)} of {self.n_teacher_layers} layers, {self.params:,} parameters, "
+                        f"{self.share:.1%} of the teacher's {self.teacher_params:,}. "
+                        f"Teacher layers {layers} become student layers {list(range(len(layers)))}"
+                        + (f"; layers {dropped} are dropped." if dropped else "."))
+        self.summary.value = html.escape(self.message)
+        rows = "".join(f"<tr><td><code>{html.escape(t)}</code></td><td>&rarr;</td><td><code>{html.escape(s)}"
+                       f"</code></td></tr>" for t, s in self.mapping)
+        self.table.value = ("<div style='max-height:260px;overflow:auto'><table><tr><th>teacher weight</th><th></th>"
+                            f"<th>student weight</th></tr>{rows}</table></div>")
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def weight_mapping(layers: Sequence[int]) -> list[tuple[str, str]]:
+    """(teacher weight, student weight) names, without ``.weight``/``.bias``, as
+    :func:`kd_teach.models.distilbert_state_dict` copies them: embeddings, layer ``layers[k]`` -> ``k``, MLM head."""
+    from kd_teach.models import BERT_TO_DISTILBERT_HEAD, BERT_TO_DISTILBERT_LAYER
+
+    rows = [("bert.embeddings.word_embeddings", "distilbert.embeddings.word_embeddings"),
+            ("bert.embeddings.position_embeddings + token_type_embeddings[0]",
+             "distilbert.embeddings.position_embeddings"),
+            ("bert.embeddings.LayerNorm", "distilbert.embeddings.LayerNorm")]
+    rows += [(f"bert.encoder.layer.{i}.{bert}", f"distilbert.transformer.layer.{k}.{distil}")
+             for k, i in enumerate(layers) for bert, distil in BERT_TO_DISTILBERT_LAYER.items()]
+    rows += list(BERT_TO_DISTILBERT_HEAD.items())
+    rows += [("cls.predictions.bias", "vocab_projector.bias")]  # its weight is tied to the word embeddings
+    return rows

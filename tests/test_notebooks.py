@@ -9,7 +9,7 @@ SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
 
 
 def test_there_are_notebooks():
-    assert [p.stem for p in SOURCES][:2] == ["01_dark_knowledge", "02_hinton_kd"]
+    assert [p.stem for p in SOURCES][:3] == ["01_dark_knowledge", "02_hinton_kd", "03_teacher_student"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
