@@ -1,7 +1,8 @@
-"""A cache of prepared teachers, so every run, test and notebook trains each one once.
+"""A cache of what several runs, tests and notebooks share, so each is made once.
 
-Two kinds: teachers fine-tuned on SST-2 (:func:`finetuned_teacher`) and teachers given a
-trained masked-LM head on the general corpus (:func:`mlm_teacher`).
+Teachers fine-tuned on SST-2 (:func:`finetuned_teacher`), teachers given a trained masked-LM
+head on the general corpus (:func:`mlm_teacher`), general TinyBERT students
+(:func:`general_tinybert`) and TinyBERT's augmented SST-2 (:func:`augmented_sst2`).
 
 Location: ``$KD_TEACH_CACHE_DIR`` or ``~/.cache/kd_teach``. A teacher is keyed by its name and
 every setting that shapes its fine-tuning; it is trained in ``<key>.partial/`` (checkpoints
@@ -14,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +37,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kd_teach").expanduser()
 
 
+def _publish(partial: Path, final: Path, info: dict, meta: str = "teacher.json") -> bool:
+    """Finish a cache entry built in ``partial``: write ``info``, drop the checkpoint, rename to ``final``.
+
+    Returns False (and drops ``partial``) when another process published ``final`` first.
+    """
+    (partial / meta).write_text(json.dumps(info, indent=1))
+    (partial / "checkpoint.pt").unlink(missing_ok=True)  # the saved model supersedes it
+    if final.exists():
+        shutil.rmtree(partial)
+        return False
+    os.replace(partial, final)
+    return True
+
+
+def recipe_key(prefix: str, recipe: dict) -> str:
+    """``<prefix>-<12 hex digits>``: a folder name that changes whenever anything in ``recipe`` changes."""
+    return f"{prefix}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
 def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
     """A folder name that changes whenever anything shaping the fine-tuned teacher changes."""
     name = teacher_name or preset.teacher or DEFAULT_TEACHER
@@ -43,9 +64,8 @@ def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
               "epochs": preset.teacher_epochs, "lr": preset.teacher_lr,
               "warmup_ratio": preset.warmup_ratio, "seed": preset.teacher_seed,
               "mixed_precision": preset.mixed_precision}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     slug = name.rstrip("/").split("/")[-1].lower()
-    return f"{slug}-sst2-{preset.name}-{digest}"
+    return recipe_key(f"{slug}-sst2-{preset.name}", recipe)
 
 
 def finetuned_teacher(preset: Preset, data: SST2Data,
@@ -75,12 +95,8 @@ def finetuned_teacher(preset: Preset, data: SST2Data,
     info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
             "train_seconds": stage.train.seconds, "steps": stage.train.steps,
             "evals": stage.train.evals, "history": stage.train.history}
-    (partial / "teacher.json").write_text(json.dumps(info, indent=1))
-    (partial / "checkpoint.pt").unlink(missing_ok=True)  # the saved model supersedes it
-    if final.exists():  # another process finished first; keep theirs
-        shutil.rmtree(partial)
+    if not _publish(partial, final, info):
         return finetuned_teacher(preset, data, teacher_name)
-    os.replace(partial, final)
     return stage.model.eval(), {**info, "path": str(final / "model"), "cached": False}
 
 
@@ -89,9 +105,8 @@ def mlm_teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
     name = teacher_name or preset.teacher or DEFAULT_TEACHER
     recipe = {"format": _FORMAT, "name": name, "kind": "mlm", "max_length": preset.corpus_max_length,
               "heldout": preset.corpus_heldout, **asdict(preset.mlm_teacher)}
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     slug = name.rstrip("/").split("/")[-1].lower()
-    return f"{slug}-mlm-{preset.name}-{digest}"
+    return recipe_key(f"{slug}-mlm-{preset.name}", recipe)
 
 
 def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str | None = None,
@@ -141,10 +156,120 @@ def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str 
         info["accuracy_after"] = before
     log(f"MLM teacher: held-out masked-token accuracy after {info['steps']} steps {info['accuracy_after']:.4f}")
     teacher.save_pretrained(partial / "model")
-    (partial / "teacher.json").write_text(json.dumps(info, indent=1))
-    (partial / "checkpoint.pt").unlink(missing_ok=True)
-    if final.exists():
-        shutil.rmtree(partial)
+    if not _publish(partial, final, info):
         return mlm_teacher(preset, corpus, teacher_name, log)
-    os.replace(partial, final)
     return teacher.eval(), {**info, "path": str(final / "model"), "cached": False}
+
+
+# --- TinyBERT: the general student and augmented SST-2 ----------------------------------------
+
+def general_tinybert_key(preset: Preset, teacher_name: str | None = None, seed: int = 0) -> str:
+    """A folder name that changes whenever anything shaping the general TinyBERT changes."""
+    name = teacher_name or preset.teacher or DEFAULT_TEACHER
+    s = preset.tinybert
+    recipe = {"format": _FORMAT, "teacher": name, "kind": "tinybert-general", "student": asdict(s.student),
+              "mapping": s.mapping, "share_projection": s.share_projection, "attn_on": s.attn_on,
+              "steps": s.general_steps, "batch_size": s.general_batch_size, "lr": s.general_lr,
+              "max_length": preset.corpus_max_length, "heldout": preset.corpus_heldout, "seed": seed,
+              "mixed_precision": preset.mixed_precision}
+    return recipe_key(f"tinybert-general-{preset.name}", recipe)
+
+
+def load_general_student(path: str | Path, seed: int = 0, num_labels: int = 2):
+    """A general TinyBERT (an encoder folder) as a ``BertForSequenceClassification`` with a new, seeded head."""
+    from transformers import BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new classifier head is expected
+    try:
+        torch.manual_seed(seed)
+        return BertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def general_tinybert(preset: Preset, corpus: Corpus | None = None, teacher_name: str | None = None, seed: int = 0,
+                     log=print, on_log=None):
+    """The general TinyBERT for ``preset``: from the cache, or distilled now (resumably) and cached.
+
+    The student (``preset.tinybert.student``, random, seeded) learns from the pretrained
+    teacher's intermediate layers on the general corpus (:func:`kd_teach.tinybert.general_distillation`).
+    Saved as an encoder folder (``model/``, loadable with ``from_pretrained``) plus the
+    projections (``projections.pt``), which task distillation's step 1 continues from.
+
+    Returns:
+        (:class:`kd_teach.tinybert.TinyBertDistiller` whose student is a ``BertForSequenceClassification``
+        with a new head, info) with ``train_seconds``, ``steps``, ``history``, ``heldout`` losses,
+        ``path`` and ``cached``.
+    Raises:
+        OfflineAssetError: if the teacher or the corpus cannot be had offline.
+    """
+    from kd_teach.models import build_student, load_encoder
+    from kd_teach.tinybert import general_distillation, make_distiller
+
+    name = teacher_name or preset.teacher
+    final = cache_dir() / "students" / general_tinybert_key(preset, name, seed)
+    teacher = load_encoder(name)
+    cached = (final / "student.json").is_file()
+    if not cached:
+        if corpus is None:
+            corpus = Corpus(load_tokenizer(name), preset.corpus_max_length, preset.corpus_heldout)
+        partial = final.with_name(final.name + ".partial")
+        distiller = make_distiller(build_student(teacher.config, preset.tinybert.student, seed=seed), teacher.config,
+                                   preset.tinybert)
+        stage = general_distillation(preset.tinybert, teacher, distiller, corpus, seed, partial,
+                                     preset.mixed_precision, on_log)
+        distiller.student.bert.save_pretrained(partial / "model")
+        torch.save(distiller.projections.state_dict(), partial / "projections.pt")
+        info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name, "seed": seed,
+                "train_seconds": stage.train.seconds, "steps": stage.train.steps,
+                "heldout": stage.train.evals[-1], "history": stage.train.history}
+        log(f"general TinyBERT: {info['steps']} steps in {info['train_seconds']:.0f} s; held-out loss "
+            f"{info['heldout']['heldout_loss']:.4f}")
+        _publish(partial, final, info, meta="student.json")
+    info = json.loads((final / "student.json").read_text())
+    student = load_general_student(final / "model", seed)
+    distiller = make_distiller(student, teacher.config, preset.tinybert)
+    distiller.projections.load_state_dict(torch.load(final / "projections.pt"))
+    return distiller, {**info, "path": str(final / "model"), "cached": cached}
+
+
+def augmented_sst2(preset: Preset, sentences: list[str], teacher_name: str | None = None, log=print):
+    """TinyBERT's augmentation of ``sentences`` (the labelled SST-2 rows), from the cache or made now.
+
+    Uses the MLM teacher (:func:`mlm_teacher`, shared with the DistilBERT chapter) and GloVe
+    (:class:`kd_teach.augment.WordVectors`), with ``preset.tinybert.augment``'s p, K, N, seed.
+
+    Returns:
+        (one list per sentence of {"sentence", "changes"} dicts, info) with ``seconds``,
+        ``sentences``, ``augmented``, ``path`` and ``cached``.
+    """
+    from kd_teach.augment import Augmenter, WordVectors, augment
+    from kd_teach.runtime import default_device
+
+    a = preset.tinybert.augment
+    text_digest = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:12]
+    recipe = {"format": _FORMAT, "mlm_teacher": mlm_teacher_key(preset, teacher_name or preset.teacher),
+              "sentences": text_digest, "max_length": preset.max_length, "p": a.p, "K": a.K, "N": a.N, "seed": a.seed}
+    path = cache_dir() / "data" / f"{recipe_key(f'sst2-aug-{preset.name}', recipe)}.jsonl"
+    meta = path.with_suffix(".json")
+    if path.is_file() and meta.is_file():
+        rows = [json.loads(line)["augmented"] for line in path.read_text().splitlines()]
+        return rows, {**json.loads(meta.read_text()), "path": str(path), "cached": True}
+    teacher, _ = mlm_teacher(preset, None, teacher_name, log)
+    augmenter = Augmenter(teacher.to(default_device()), load_tokenizer(teacher_name or preset.teacher),
+                          WordVectors.glove(), a.K, max_length=preset.max_length)
+    t0 = time.perf_counter()
+    out = augment(augmenter, sentences, a.N, a.p, a.seed)
+    seconds = time.perf_counter() - t0
+    rows = [[{"sentence": x.sentence, "changes": [list(c) for c in x.changes]} for x in per] for per in out]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps({"source": i, "augmented": r}) + "\n" for i, r in enumerate(rows)))
+    os.replace(tmp, path)
+    info = {"seconds": seconds, "sentences": len(sentences), "augmented": sum(map(len, rows)),
+            "p": a.p, "K": a.K, "N": a.N, "seed": a.seed}
+    meta.write_text(json.dumps(info))
+    log(f"augmented {len(sentences):,} sentences into {info['augmented']:,} new ones in {seconds:.0f} s")
+    return rows, {**info, "path": str(path), "cached": False}

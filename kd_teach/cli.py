@@ -1,7 +1,7 @@
 """``kd-teach``: the course's command line.
 
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N]
-                      [--rows spine|distilbert|all|ROW,ROW...]
+                      [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME]
     kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
     kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
                   [--export md|jupyterquiz] [--out FILE]
@@ -28,9 +28,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="hub id or local folder (default: the preset's; packaged all-MiniLM-L6-v2 on cpu/smoke)")
     run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
     run.add_argument("--seed", type=int, default=0, help="seed of the students")
+    run.add_argument("--general-student", default=None, metavar="NAME",
+                     help="TinyBERT rows: start task distillation from this general TinyBERT (hub id or folder, e.g. "
+                          "huawei-noah/TinyBERT_General_4L_312D) instead of the course's own general distillation")
     run.add_argument("--rows", default="spine",
                      help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
-                          "(distilbert and its ablation distilbert-init), all, or comma-separated row names; "
+                          "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug and the ablations "
+                          "tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
                           "other rows already in results.json are kept")
     prep = sub.add_parser("prepare-teacher", help="give the teacher what a chapter needs, once, and cache it")
     prep.add_argument("kind", choices=["mlm"], help="mlm: train a masked-LM head (and the encoder) on the general corpus")
@@ -141,10 +145,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kd-teach: error: --{err}", file=sys.stderr)
             return 2
     try:
-        if args.teacher:  # fail fast, before any data is read, if the teacher cannot be had
-            from kd_teach.models import resolve_teacher
+        from kd_teach.models import resolve_teacher
 
+        if args.teacher:  # fail fast, before any data is read, if a model cannot be had
             resolve_teacher(args.teacher)
+        if getattr(args, "general_student", None):
+            resolve_teacher(args.general_student, "Run without --general-student to distil the course's own "
+                                                  "general TinyBERT")
+            from dataclasses import replace
+
+            preset = replace(preset, tinybert=replace(preset.tinybert, general_student=args.general_student))
         if args.command == "prepare-teacher":
             from kd_teach.cache import mlm_teacher
 

@@ -1,6 +1,7 @@
 """Measure a model as the results table reports it: accuracy, size and CPU latency."""
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -101,3 +102,23 @@ def evaluate(
     metrics["latency_ms_b1"] = latency_ms_per_sentence(model, tokenizer, sample, 1, repeats)
     metrics["latency_ms_b32"] = latency_ms_per_sentence(model, tokenizer, sample, 32, repeats)
     return metrics
+
+
+def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
+    """Save a trained student under ``out/models/<name>``, measure it, drop its checkpoints, return its row.
+
+    Args:
+        stage: a :class:`kd_teach.stages.StageResult` (the model and its training record).
+        data: the :class:`kd_teach.data.SST2Data` it is measured on (dev set).
+        preset: gives the evaluation batch size, latency repeats and the preset's name.
+        out: the run folder; checkpoints were under ``out/checkpoints/<name>-<preset>-seed<seed>``.
+    """
+    model_dir = out / "models" / name
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    stage.model.save_pretrained(model_dir)
+    metrics = evaluate(stage.model, data.dev_loader(preset.eval_batch_size), data.tokenizer,
+                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir)
+    shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
+    return {"name": name, **metrics, "train_seconds": stage.seconds, "seed": seed, "preset": preset.name,
+            "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}

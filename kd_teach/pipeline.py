@@ -1,7 +1,9 @@
 """The SST-2 results table end to end: the teacher and every chapter's students.
 
 Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
-and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04). ``run_sst2`` is
+and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04); ``tinybert``,
+``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
+:mod:`kd_teach.pipeline_tinybert`). ``run_sst2`` is
 what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
 run (prepared teachers' training times come from when they were trained and cached).
 """
@@ -15,39 +17,29 @@ from pathlib import Path
 from kd_teach.cache import finetuned_teacher, mlm_teacher
 from kd_teach.corpus import Corpus
 from kd_teach.data import SST2Data
-from kd_teach.evaluate import evaluate
+from kd_teach.evaluate import evaluate, finish_row
 from kd_teach.models import build_student, distilbert_classifier, init_distilbert_student, load_tokenizer
+from kd_teach.pipeline_tinybert import TINYBERT_ROWS, tinybert_rows
 from kd_teach.presets import Preset
 from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
 from kd_teach.report import markdown_table, plot_results, upsert_rows
 from kd_teach.stages import (StageResult, teacher_logits, train_baseline, train_hinton_kd, train_on_labels,
                              transfer_set)
 
-ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init")
+ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS
 ROW_GROUPS = {  # names accepted by --rows besides the row names
     "spine": ("teacher", "baseline", "hinton-kd"),
     "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
+    "tinybert": TINYBERT_ROWS,
     "all": ROWS,
 }
 DISTILBERT_ROWS = ROW_GROUPS["distilbert"]
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
 
 
-def _finish_row(name: str, stage: StageResult, data: SST2Data, preset: Preset, out: Path, seed: int) -> dict:
-    """Save a trained student, measure it, drop its checkpoint, return its row."""
-    model_dir = out / "models" / name
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    stage.model.save_pretrained(model_dir)
-    metrics = evaluate(stage.model, data.dev_loader(preset.eval_batch_size), data.tokenizer,
-                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir)
-    shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
-    return {"name": name, **metrics, "train_seconds": stage.seconds, "seed": seed, "preset": preset.name,
-            "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}
-
-
 def expand_rows(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Row names from ``"spine"``, ``"distilbert"``, ``"all"`` or comma-separated row names, in table order.
+    """Row names from a group (``"spine"``, ``"distilbert"``, ``"tinybert"``, ``"all"``) or comma-separated row
+    names, in table order.
 
     Raises:
         ValueError: for a name that is neither a row nor a group; the message lists both.
@@ -101,7 +93,7 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
                                     f"{name} on SST-2 (logit KD)")
         else:
             stage = train_on_labels(preset, model, data, s.task_epochs, s.task_lr, seed, ckpt, f"{name} on SST-2")
-        row = _finish_row(name, stage, data, preset, out, seed)
+        row = finish_row(name, stage, data, preset, out, seed)
         row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
                    task="logit KD" if s.task_kd else "hard labels", epochs=s.task_epochs,
                    mlm_teacher_seconds=info["train_seconds"])
@@ -160,10 +152,10 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
         if name == "baseline":
             stage = train_baseline(preset, student, data, seed, ckpt)
-            row = {**_finish_row(name, stage, data, preset, out, seed), "epochs": preset.student_epochs}
+            row = {**finish_row(name, stage, data, preset, out, seed), "epochs": preset.student_epochs}
         else:
             stage = train_hinton_kd(preset, teacher, student, data, seed, ckpt)
-            row = {**_finish_row(name, stage, data, preset, out, seed), "T": preset.T, "alpha": preset.alpha,
+            row = {**finish_row(name, stage, data, preset, out, seed), "T": preset.T, "alpha": preset.alpha,
                    "beta": preset.beta, "transfer_size": n_transfer,
                    "epochs": preset.kd_epochs or preset.student_epochs}
         new_rows.append(row)
@@ -172,6 +164,10 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
 
     if any(r in rows for r in DISTILBERT_ROWS):
         more_rows, more_curves = distilbert_rows(preset, teacher, data, out, seed, rows, teacher_name, log)
+        new_rows += more_rows
+        curves.update(more_curves)
+    if any(r in rows for r in TINYBERT_ROWS):
+        more_rows, more_curves = tinybert_rows(preset, teacher, data, out, seed, rows, teacher_name, log)
         new_rows += more_rows
         curves.update(more_curves)
 

@@ -77,3 +77,11 @@ def smoke_mlm_teacher(smoke_preset, smoke_corpus):
     from kd_teach.cache import mlm_teacher
 
     return mlm_teacher(smoke_preset, smoke_corpus, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def smoke_general_tinybert(smoke_preset, smoke_corpus):
+    """The general TinyBERT of the smoke preset (general distillation on the corpus); cached like the teachers."""
+    from kd_teach.cache import general_tinybert
+
+    return general_tinybert(smoke_preset, smoke_corpus, log=lambda *_: None)

@@ -1,9 +1,13 @@
-"""The main job end to end at the smoke preset, through the real command line."""
+"""The main job end to end at the smoke preset, through the real command line and run_sst2.
+
+Notebooks 02, 04 and 07 run the spine's, DistilBERT's and TinyBERT's rows at the smoke preset
+under nbval, with asserts; these tests cover the command line and the table's bookkeeping.
+"""
 import json
 import os
 import subprocess
 import sys
-import time
+from dataclasses import replace
 
 import pytest
 
@@ -17,23 +21,22 @@ def _cli(*args, **env):
 
 @pytest.mark.slow
 def test_smoke_run_writes_the_results_table(tmp_path, smoke_teacher):
-    t0 = time.perf_counter()
-    done = _cli("run", "sst2", "--preset", "smoke", "--out", str(tmp_path), TQDM_DISABLE="1")
+    """The command line end to end, one student row (notebook 02 runs the whole spine at the smoke preset)."""
+    done = _cli("run", "sst2", "--preset", "smoke", "--rows", "baseline", "--out", str(tmp_path), TQDM_DISABLE="1")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert time.perf_counter() - t0 < 180
     table = json.loads((tmp_path / "results.json").read_text())
     rows = {r["name"]: r for r in table["rows"]}
-    assert list(rows) == ["teacher", "baseline", "hinton-kd"]
+    assert list(rows) == ["teacher", "baseline"]                  # the teacher is always measured: the reference
     for row in rows.values():
         assert REQUIRED <= row.keys()
         assert 0.0 <= row["accuracy"] <= 1.0 and row["latency_ms_b1"] > 0 and row["size_mb"] > 0
     assert rows["teacher"]["accuracy"] > 0.6  # a real fine-tuned teacher, well above chance (0.51)
     assert rows["teacher"]["speedup"] == 1.0
-    assert rows["baseline"]["params"] == rows["hinton-kd"]["params"] < rows["teacher"]["params"]
-    assert rows["hinton-kd"]["T"] == 4.0
+    assert rows["baseline"]["params"] < rows["teacher"]["params"]
+    assert table["machine"]["cpus"] >= 1
     assert (tmp_path / "results.md").read_text().startswith("| row |")
     assert (tmp_path / "results.png").stat().st_size > 10_000
-    assert "| hinton-kd |" in done.stdout
+    assert "| baseline |" in done.stdout
     assert not any((tmp_path / "checkpoints").glob("*/checkpoint.pt"))  # finished rows drop them
 
 
@@ -49,29 +52,43 @@ def test_hub_teacher_offline_is_one_clear_line():
     assert "without --teacher" in lines[0]
 
 
+def test_hub_general_student_offline_is_one_clear_line():
+    done = _cli("run", "sst2", "--rows", "tinybert", "--general-student", "huawei-noah/TinyBERT_General_4L_312D",
+                HF_HUB_OFFLINE="1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot fetch 'huawei-noah/TinyBERT_General_4L_312D'" in lines[0]
+    assert "without --general-student" in lines[0]
+
+
 def test_unknown_row_is_refused():
-    done = _cli("run", "sst2", "--rows", "teacher,tinybert")
-    assert done.returncode == 2 and "tinybert" in done.stderr
+    done = _cli("run", "sst2", "--rows", "teacher,minibert")
+    assert done.returncode == 2 and "'minibert'" in done.stderr and "tinybert" in done.stderr  # names the known rows
+
+
+def tiny(preset, **chapter):
+    """The smoke preset shrunk further for the pipeline tests: same cached teachers (their keys are unchanged),
+    no transfer set, 200 dev sentences. Notebooks run the real smoke rows."""
+    return replace(preset, transfer_size=0, dev_size=200, latency_repeats=1, **chapter)
 
 
 @pytest.mark.slow
-def test_distilbert_rows_join_the_table(tmp_path, smoke_teacher, smoke_mlm_teacher):
-    earlier = {"name": "baseline", "accuracy": 0.7, "params": 1, "size_mb": 1.0, "latency_ms_b1": 1.0,
-               "latency_ms_b32": 1.0, "train_seconds": 1.0}
-    (tmp_path / "results.json").write_text(json.dumps({"rows": [earlier]}))  # a row of an earlier chapter
-    done = _cli("run", "sst2", "--preset", "smoke", "--rows", "distilbert", "--out", str(tmp_path), TQDM_DISABLE="1")
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = {r["name"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
-    assert set(rows) == {"baseline", "teacher", "distilbert", "distilbert-init"}  # the earlier row is kept
-    db, init = rows["distilbert"], rows["distilbert-init"]
-    for row in (db, init):
-        assert REQUIRED <= row.keys() and 0.5 < row["accuracy"] <= 1.0
-        assert row["teacher_layers"] == [0, 2, 4] and row["task"] == "logit KD"
-    assert db["params"] == init["params"] < rows["teacher"]["params"]
-    assert db["pretrain_steps"] > 0 and "pretrain_steps" not in init  # the ablation skips pre-training distillation
-    assert 0.0 <= init["student_masked_accuracy"] <= 1.0 and 0.0 <= db["student_masked_accuracy"] <= 1.0
-    assert db["train_seconds"] > db["task_seconds"]
+def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smoke_mlm_teacher, smoke_general_tinybert):
+    from kd_teach.pipeline import run_sst2
+
+    s = smoke_preset.tinybert
+    preset = tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1)))
+    table = run_sst2(preset, tmp_path, rows="tinybert", log=lambda *_: None)
+    rows = {r["name"]: r for r in table["rows"]}
+    assert set(rows) == {"teacher", "tinybert", "tinybert-aug", "tinybert-no-gd", "tinybert-no-step1"}
+    tb, aug, no_gd, no_step1 = (rows[n] for n in ("tinybert", "tinybert-aug", "tinybert-no-gd", "tinybert-no-step1"))
+    for row in (tb, aug, no_gd, no_step1):
+        assert REQUIRED <= row.keys() and 0.0 <= row["accuracy"] <= 1.0
+        assert row["params"] == tb["params"] < rows["teacher"]["params"] and row["mapping"] == "uniform"
+    assert tb["general_steps"] == smoke_preset.tinybert.general_steps and "general_steps" not in no_gd
+    assert no_step1["step1_seconds"] == 0.0 < tb["step1_seconds"]
+    assert aug["train_sentences"] == tb["train_sentences"] + aug["augmented_sentences"] > tb["train_sentences"] == 200
     curves = json.loads((tmp_path / "curves.json").read_text())
-    assert {"L_ce", "L_mlm", "L_cos"} <= curves["distilbert-pretraining"][-1].keys()
-    assert "| distilbert-init |" in done.stdout
-    assert not any((tmp_path / "checkpoints").glob("*/checkpoint.pt"))
+    assert {"L_embd", "L_hidn", "L_attn"} <= curves["tinybert-step1"][-1].keys()
+    assert "tinybert-no-step1-step1" not in curves and "tinybert-no-step1-step2" in curves
+    assert not any((tmp_path / "checkpoints").glob("**/checkpoint.pt"))
