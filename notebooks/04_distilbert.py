@@ -312,14 +312,20 @@ from kd_teach.pipeline import run_sst2
 table = run_sst2(preset, out_dir=f"runs/sst2-{preset.name}", seed=0, rows="distilbert")
 
 # %%
+import json
+
 from IPython.display import Markdown
 
 from kd_teach.report import markdown_table, plot_results
 
 rows = {r["name"]: r for r in table["rows"]}
-assert {"teacher", "distilbert", "distilbert-init"} <= rows.keys()
-assert rows["distilbert"]["params"] == rows["distilbert-init"]["params"] < rows["teacher"]["params"]
-assert rows["distilbert"]["pretrain_steps"] == preset.distilbert.steps
+db, init = rows["distilbert"], rows["distilbert-init"]
+assert db["params"] == init["params"] < rows["teacher"]["params"]
+assert db["pretrain_steps"] == preset.distilbert.steps and "pretrain_steps" not in init   # the ablation skips it
+assert db["teacher_layers"] == init["teacher_layers"] == [0, 2, 4] and db["task"] == init["task"] == "logit KD"
+assert db["train_seconds"] > db["task_seconds"] and all(0 <= r["student_masked_accuracy"] <= 1 for r in (db, init))
+curves = json.loads(open(f"runs/sst2-{preset.name}/curves.json").read())
+assert {"L_ce", "L_mlm", "L_cos"} <= curves["distilbert-pretraining"][-1].keys()
 
 # %%
 # NBVAL_IGNORE_OUTPUT

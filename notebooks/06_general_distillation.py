@@ -1,0 +1,167 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6. TinyBERT, stage 1: general distillation
+#
+# TinyBERT learns in two stages (Jiao et al. 2020, Section 3.2). The first, **general
+# distillation**, makes a small model that knows the language before it sees any task:
+#
+# - the teacher is the **pretrained** BERT, *not* fine-tuned: the student should learn what
+#   the teacher knows about text in general, not about one task;
+# - the data is a large **general corpus** with no labels (the paper: English Wikipedia,
+#   3 epochs);
+# - only the **intermediate layers** are distilled: $L_{embd}$, and $L_{hidn} + L_{attn}$ for
+#   each student layer $m$ against teacher layer $g(m)$ (notebook 5). There is no prediction
+#   layer to distil: a pretrained BERT has no task head.
+#
+# The result, a *general TinyBERT*, is the starting point of task-specific distillation
+# (notebook 7); Huawei published theirs (`huawei-noah/TinyBERT_General_4L_312D`). Ours learns
+# from all-MiniLM-L6-v2 on the course's 7 MB corpus; `kd_teach` caches it, so notebook 7 and
+# `kd-teach run sst2 --rows tinybert` reuse it.
+
+# %%
+# %matplotlib inline
+import os
+
+import torch
+from IPython.display import display
+from transformers import BertModel
+
+from kd_teach.cache import general_tinybert
+from kd_teach.corpus import Corpus
+from kd_teach.layer_mapping import describe_mapping
+from kd_teach.live_plot import LiveLossCurves
+from kd_teach.models import build_student, load_encoder, load_tokenizer
+from kd_teach.presets import get_preset
+from kd_teach.tinybert import check_compatible, heldout_intermediate_loss, make_distiller
+
+# %% [markdown]
+# Under the test suite this runs at the `smoke` preset (30 steps: the curves barely start).
+# `PRESET = "cpu"` runs 300 steps of 32 chunks of 64 tokens (about 6 minutes on two cores).
+
+# %% tags=["parameters"]
+PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+preset = get_preset(PRESET)
+s = preset.tinybert
+tokenizer = load_tokenizer(preset.teacher)
+corpus = Corpus(tokenizer, preset.corpus_max_length, preset.corpus_heldout)
+teacher = load_encoder(preset.teacher).eval()             # pretrained, not fine-tuned: a BertModel, no head
+print(f"corpus: {len(corpus.train):,} chunks of at most {corpus.max_length} tokens, {len(corpus.heldout):,} held out")
+print(f"teacher: {teacher.config.num_hidden_layers} layers, width {teacher.config.hidden_size}; "
+      f"student: {s.student.layers} layers, width {s.student.hidden}, {s.student.heads} heads, FFN {s.student.ffn}")
+
+# %%
+random_student = make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s)
+g = check_compatible(random_student.student, teacher, s)
+print(describe_mapping(g, teacher.config.num_hidden_layers))
+heldout = corpus.heldout_loader(64)
+before = heldout_intermediate_loss(random_student, teacher, g, heldout, s.attn_on)
+print("held-out losses of the random student: " + ", ".join(f"{k[8:]} {v:.3f}" for k, v in before.items()))
+assert before["heldout_loss"] > 0
+
+# %% [markdown]
+# ## Distil, with live curves
+#
+# Each step: a batch of corpus chunks, the frozen teacher's embeddings, hidden states and
+# attention scores at layers $g(1..M)$, the student's at $1..M$, and
+# $L = L_{embd} + \sum_m (L_{hidn} + L_{attn})$ (Eq. 11 with every weight 1). The optimiser
+# trains the student and the projection $W$ together. Checkpoints every 50 steps make it
+# resumable: interrupt the kernel and run the cell again.
+#
+# If this preset's general TinyBERT is already in the cache (the test suite makes the smoke
+# one), the cell loads it instead of training, and the curves show how it was trained.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+curves = LiveLossCurves(["loss", "L_embd", "L_hidn", "L_attn"], redraw_every=2, title="general distillation")
+display(curves.widget)
+distiller, info = general_tinybert(preset, corpus, preset.teacher, seed=0, on_log=curves.update)
+curves.history = info["history"]
+curves.draw()
+print(f"{'loaded from the cache' if info['cached'] else 'trained'}: {info['steps']} steps, "
+      f"{info['train_seconds']:.0f} s of training; saved in {info['path']}")
+
+# %%
+first, last = info["history"][0], info["history"][-1]
+assert info["steps"] == s.general_steps and {"L_embd", "L_hidn", "L_attn"} <= last.keys()
+assert last["L_hidn"] < first["L_hidn"] and last["L_embd"] < first["L_embd"]
+
+# %% [markdown]
+# ## What it learned, on held-out text
+#
+# The same losses on held-out paragraphs, before and after. $L_{attn}$ is the largest and
+# the slowest to fall: attention scores span tens of units, and a narrow student with small
+# heads (width / 12) has to reproduce the teacher's patterns exactly.
+
+# %%
+after = heldout_intermediate_loss(distiller, teacher, g, heldout, s.attn_on)
+print(f"{'':>6} {'before':>9} {'after':>9}")
+for key in ("heldout_L_embd", "heldout_L_hidn", "heldout_L_attn", "heldout_loss"):
+    print(f"{key[8:]:>6} {before[key]:9.3f} {after[key]:9.3f}")
+assert after["heldout_loss"] < before["heldout_loss"]
+
+# %% [markdown]
+# ## The general student is an ordinary transformers model
+#
+# It is saved as a BERT encoder folder, so `from_pretrained` loads it, with any head; the
+# projection $W$ is saved beside it (`projections.pt`), because task distillation's first step
+# continues from it (as the reference code does with its `fit_dense`).
+
+# %%
+encoder = BertModel.from_pretrained(info["path"])
+same = all(torch.equal(w, distiller.student.bert.state_dict()[k]) for k, w in encoder.state_dict().items())
+print(f"{sum(p.numel() for p in encoder.parameters()):,} parameters; identical to the trained student: {same}")
+assert same
+
+# %% [markdown]
+# ## After distillation: the attention maps
+#
+# Compare with notebook 5, where the student was random. Even after a few hundred steps, the
+# student's heads pick up the teacher's coarse patterns (the mass on [CLS], the diagonal);
+# the fine structure needs far more text than 7 MB.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from kd_teach.attention_view import AttentionExplorer
+
+sentences = [tokenizer.decode(ids, skip_special_tokens=True) for ids in corpus.heldout[:12]["input_ids"]]
+explorer = AttentionExplorer(teacher, distiller.student, tokenizer, sentences, g)
+explorer
+
+# %% [markdown]
+# ## Online: start from Huawei's general TinyBERT
+#
+# With network access you can skip this stage and start task distillation from the published
+# general TinyBERT (4 layers, width 312, distilled from BERT-base on Wikipedia):
+#
+# ```python
+# from dataclasses import replace
+# preset = get_preset("gpu-full")   # teacher bert-base-uncased, the student TinyBERT's shape
+# preset = replace(preset, tinybert=replace(preset.tinybert, general_student="huawei-noah/TinyBERT_General_4L_312D"))
+# ```
+#
+# It must share the teacher's vocabulary (bert-base-uncased's WordPiece, as ours does) and the
+# teacher's 12 heads. Its projection was trained for BERT-base's width 768; `kd_teach` starts
+# a fresh one.
+#
+# ## Check yourself
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from kd_teach.quiz import show
+
+show(chapter="04_tinybert", topic="general-distillation", n=4, seed=6)
