@@ -19,7 +19,7 @@ def test_exercises_are_up_to_date_with_the_solutions():
 
 def test_there_is_an_exercise_notebook_per_chapter():
     assert [p.stem for p in EXERCISES] == ["01_dark_knowledge", "02_hinton_kd", "03_teacher_student",
-                                            "04_distilbert"]
+                                            "04_distilbert", "05_transformer_distillation"]
 
 
 def test_a_block_becomes_one_placeholder_at_its_indentation_and_nothing_else_changes():
