@@ -301,7 +301,7 @@ def pick(questions: list[Question], n: int | None = None, shuffle: bool = True,
 
 
 def check_compute(q: Question) -> float:
-    """Evaluate ``q.compute`` with torch, math and the package's temperature and Hinton-loss functions.
+    """Evaluate ``q.compute`` with torch, math and the package's temperature, Hinton and TinyBERT losses and g(m).
 
     Returns:
         The value as a float (to compare with ``q.answer`` within ``q.tolerance``).
@@ -312,12 +312,15 @@ def check_compute(q: Question) -> float:
         raise ValueError(f"question {q.id!r} has no 'compute' expression")
     import torch  # lazily: the quiz itself never needs torch
 
+    from kd_teach.layer_mapping import layer_mapping
     from kd_teach.losses.hinton import distillation_loss, kd_loss, student_loss
+    from kd_teach.losses.tinybert import L_attn, L_embd, L_hidn, L_pred
     from kd_teach.temperature import entropy, log_softmax_with_temperature, soft_targets, softmax_with_temperature
 
     names = dict(torch=torch, math=math, softmax_with_temperature=softmax_with_temperature,
                  log_softmax_with_temperature=log_softmax_with_temperature, soft_targets=soft_targets,
-                 entropy=entropy, student_loss=student_loss, distillation_loss=distillation_loss, kd_loss=kd_loss)
+                 entropy=entropy, student_loss=student_loss, distillation_loss=distillation_loss, kd_loss=kd_loss,
+                 L_embd=L_embd, L_hidn=L_hidn, L_attn=L_attn, L_pred=L_pred, layer_mapping=layer_mapping)
     try:
         with warnings.catch_warnings():  # e.g. kl_div's notice about reduction='mean', which a question teaches
             warnings.simplefilter("ignore")

@@ -6,6 +6,7 @@ import torch
 from transformers import AutoModel, BertConfig, BertForSequenceClassification
 
 from kd_teach.attention import capture_attention_scores, layer_outputs, scores_to_probs
+from kd_teach.attention_view import attention_maps
 from kd_teach.models import resolve_teacher
 
 SENTENCES = ["a gorgeous , witty , seductive movie .", "dull", "the acting is fine but the story never takes off ."]
@@ -51,3 +52,31 @@ def test_bad_layers_and_models():
     with pytest.raises(ValueError, match=r"model must be a BERT"):
         with capture_attention_scores(torch.nn.Linear(2, 2), [1]):
             pass
+
+
+def test_attention_explorer_redraws_what_the_widgets_choose(eager_teacher, tokenizer):
+    from kd_teach.attention_view import AttentionExplorer, special_token_share
+    from kd_teach.layer_mapping import layer_mapping
+    from kd_teach.losses.tinybert import L_attn
+
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=2, num_attention_heads=12,
+                        intermediate_size=96)
+    torch.manual_seed(0)
+    student = BertForSequenceClassification(config).eval()
+    explorer = AttentionExplorer(eager_teacher, student, tokenizer, SENTENCES, layer_mapping(2, 6))
+    first, chart = explorer.teacher_map.clone(), bytes(explorer.chart.value)
+    explorer.layer.value, explorer.head.value = 2, 5                       # student layer 2 <-> teacher layer 6
+    tokens, scores, _ = attention_maps(eager_teacher, tokenizer, SENTENCES[0])
+    torch.testing.assert_close(explorer.teacher_map, scores[6][5])
+    assert not torch.equal(explorer.teacher_map, first) and bytes(explorer.chart.value) != chart
+    assert explorer.tokens == tokens and explorer.tokens[0] == "[CLS]"
+    explorer.view.value = "probs"
+    torch.testing.assert_close(explorer.student_map.sum(-1), torch.ones(len(tokens)))
+    assert explorer.loss == pytest.approx(
+        L_attn(explorer.student_map[None, None], explorer.teacher_map[None, None], on="probs").item())
+    explorer.sentence.value = SENTENCES[1]                                 # "dull": [CLS] dull [SEP]
+    assert explorer.tokens == ["[CLS]", "dull", "[SEP]"] and explorer.teacher_map.shape == (3, 3)
+    share = special_token_share(eager_teacher, tokenizer, SENTENCES)
+    assert share["[SEP]"].shape == share["[CLS]"].shape == (6, 12)
+    assert bool(((share["[SEP]"] + share["[CLS]"]) <= 1 + 1e-5).all())
+
