@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from transformers import BertForMaskedLM
 
 from kd_teach.hub import OfflineAssetError
 from kd_teach.models import mlm_hidden_and_logits
@@ -142,12 +143,12 @@ class Augmenter:
         tokenizer: its WordPiece tokenizer (fast).
         vectors: word vectors for multi-piece words (:meth:`WordVectors.glove`).
         K: candidates per word.
-        batch_size: masked copies per forward pass.
+        batch_size: masked copies per forward pass (32 was fastest on a 2-core CPU; a GPU wants more).
         max_length: sentences are cut to this many tokens.
     """
 
     def __init__(self, mlm_model: torch.nn.Module, tokenizer, vectors: WordVectors, K: int = 15,
-                 batch_size: int = 128, max_length: int = 128):
+                 batch_size: int = 32, max_length: int = 128):
         if K < 1:
             raise ValueError(f"K must be >= 1, got {K!r}")
         self.model, self.tokenizer, self.vectors = mlm_model.eval(), tokenizer, vectors
@@ -220,16 +221,27 @@ class Augmenter:
             wc.candidates = dict(sorted(wc.candidates.items()))
         return parsed
 
-    def candidates_unbatched(self, sentence: str) -> WordCandidates:
+    def candidates_unbatched(self, sentence: str, second_segment: bool = False) -> WordCandidates:
         """The reference code's way: one forward per word, the whole vocabulary scored at every position,
-        gradients tracked. Same candidates as :meth:`candidates`, far slower (see ``benchmarks/augment.py``)."""
+        gradients tracked. Same candidates as :meth:`candidates`, far slower (see ``benchmarks/augment.py``).
+
+        ``second_segment=True`` feeds what the reference feeds, ``[CLS] masked [SEP] original
+        [SEP]`` (token types 0 then 1): twice the tokens, and the masked word is visible in the
+        second segment, so the candidates differ from :meth:`candidates`.
+        """
         wc, ids, one_piece, multi = self.parse(sentence)
         device = next(self.model.parameters()).device
         for i in sorted(set(one_piece) | set(multi)):
             if i in one_piece:
-                masked = torch.tensor([ids], device=device)                          # (1, L)
-                masked[0, one_piece[i]] = self.tokenizer.mask_token_id
-                logits = self.model(input_ids=masked).logits                        # (1, L, V)
+                masked = list(ids)
+                masked[one_piece[i]] = self.tokenizer.mask_token_id
+                inputs = {"input_ids": torch.tensor([masked], device=device)}       # (1, L)
+                if second_segment:                                                  # (1, 2L - 1)
+                    inputs["input_ids"] = torch.tensor([masked + ids[1:]], device=device)
+                    if isinstance(self.model, BertForMaskedLM):
+                        inputs["token_type_ids"] = torch.tensor([[0] * len(ids) + [1] * (len(ids) - 1)],
+                                                                device=device)
+                logits = self.model(**inputs).logits                                # (1, L, V)
                 wc.candidates[i] = self._top_words(logits[0, one_piece[i]][None].detach(), [ids[one_piece[i]]])[0]
                 wc.source[i] = "mlm"
             else:

@@ -29,7 +29,7 @@ from kd_teach.presets import Preset
 from kd_teach.stages import finetune_teacher
 
 CACHE_ENV = "KD_TEACH_CACHE_DIR"
-_FORMAT = 1  # bump when the fine-tuning recipe changes, to invalidate old teachers
+_FORMAT = 2  # bump when the fine-tuning recipe changes, to invalidate old teachers (2: fused AdamW)
 
 
 def cache_dir() -> Path:
