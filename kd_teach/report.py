@@ -51,11 +51,11 @@ def with_teacher_ratios(rows: list[dict]) -> list[dict]:
 
 
 def upsert_rows(path: str | os.PathLike, new_rows: list[dict], **meta) -> dict:
-    """Replace rows of the same name (or append), recompute ratios, write atomically; return it."""
+    """Replace rows of the same name in place (or append), recompute ratios, write atomically; return it."""
     path = Path(path)
     table = load_results(path)
-    names = {r["name"] for r in new_rows}
-    rows = [r for r in table["rows"] if r["name"] not in names] + list(new_rows)
+    fresh = {r["name"]: r for r in new_rows}
+    rows = [fresh.pop(r["name"], r) for r in table["rows"]] + [r for r in new_rows if r["name"] in fresh]
     table.update(meta, rows=with_teacher_ratios(rows), machine=machine_info())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -15,6 +15,8 @@ def test_upsert_replaces_by_name_and_keeps_other_rows(tmp_path):
     table = upsert_rows(path, [_row("baseline", 0.81, 2.0), _row("hinton-kd", 0.85, 2.0)])
     assert [r["name"] for r in table["rows"]] == ["teacher", "baseline", "hinton-kd"]
     assert json.loads(path.read_text()) == table
+    table = upsert_rows(path, [_row("teacher", 0.9, 8.0)])   # a re-measured teacher keeps its place
+    assert [r["name"] for r in table["rows"]] == ["teacher", "baseline", "hinton-kd"]
     rows = {r["name"]: r for r in table["rows"]}
     assert rows["baseline"]["accuracy"] == 0.81
     assert rows["hinton-kd"]["speedup"] == 4.0 and rows["teacher"]["speedup"] == 1.0
