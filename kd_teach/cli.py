@@ -1,7 +1,7 @@
 """``kd-teach``: the course's command line.
 
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N]
-                      [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME]
+                      [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME] [--force]
     kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
     kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
                   [--export md|jupyterquiz] [--out FILE]
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                           "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug and the ablations "
                           "tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
                           "other rows already in results.json are kept")
+    run.add_argument("--force", action="store_true",
+                     help="recompute rows results.json already holds for this preset and seed (default: skip them)")
     prep = sub.add_parser("prepare-teacher", help="give the teacher what a chapter needs, once, and cache it")
     prep.add_argument("kind", choices=["mlm"], help="mlm: train a masked-LM head (and the encoder) on the general corpus")
     prep.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from kd_teach.pipeline import run_sst2
 
-        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows)
+        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows, args.force)
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2

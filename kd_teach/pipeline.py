@@ -22,7 +22,7 @@ from kd_teach.models import build_student, distilbert_classifier, init_distilber
 from kd_teach.pipeline_tinybert import TINYBERT_ROWS, tinybert_rows
 from kd_teach.presets import Preset
 from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
-from kd_teach.report import markdown_table, plot_results, upsert_rows
+from kd_teach.report import load_results, markdown_table, plot_results, upsert_rows
 from kd_teach.stages import (StageResult, teacher_logits, train_baseline, train_hinton_kd, train_on_labels,
                              transfer_set)
 
@@ -105,8 +105,18 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     return new_rows, curves
 
 
+def stored_rows(path: str | Path, preset: Preset, seed: int, teacher_key: str) -> set[str]:
+    """Names of the student rows ``path`` (a results.json) already holds for this preset and seed, learnt
+    from the fine-tuned teacher cached under ``teacher_key`` (:func:`kd_teach.cache.teacher_key`)."""
+    rows = load_results(path)["rows"]
+    if not any(r["name"] == "teacher" and r.get("teacher_key") == teacher_key for r in rows):
+        return set()  # another teacher's table (another model, recipe or cache format): nothing in it counts
+    return {r["name"] for r in rows if r["name"] != "teacher" and r.get("preset") == preset.name
+            and r.get("seed") == seed}
+
+
 def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: str | None = None,
-             rows: str | tuple[str, ...] = "spine", log=print) -> dict:
+             rows: str | tuple[str, ...] = "spine", force: bool = False, log=print) -> dict:
     """Fine-tune (or load) the teacher, train the students, write ``out_dir/results.{json,md,png}``.
 
     Args:
@@ -115,9 +125,12 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         seed: seeds the students (initialisation, batch order, dropout); the teacher is
             fine-tuned once per preset with ``preset.teacher_seed`` and cached.
         teacher_name: overrides ``preset.teacher`` (None: the packaged all-MiniLM-L6-v2).
-        rows: rows or groups to (re)compute (see :func:`expand_rows`); the teacher is always
+        rows: rows or groups to compute (see :func:`expand_rows`); the teacher is always
             measured again (the reference of every ratio). Other rows already in
             ``results.json`` are kept.
+        force: recompute rows that ``results.json`` already holds for this preset and seed
+            (without it they are skipped). A row interrupted mid-training is never stored: it
+            resumes from its last checkpoint either way.
     Returns:
         The results table as written to ``results.json``.
     Raises:
@@ -134,14 +147,22 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
 
     teacher, info = finetuned_teacher(preset, data, teacher_name)
+    info["key"] = Path(info["path"]).parent.name                       # teachers/<key>/model
     log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({info['path']})")
+    if not force:
+        done = stored_rows(out / "results.json", preset, seed, info["key"]) & set(rows)
+        if done:
+            log(f"already in {out / 'results.json'} (seed {seed}), skipped: {', '.join(r for r in rows if r in done)}"
+                " (force=True or --force to recompute)")
+        rows = tuple(r for r in rows if r not in done)
     # The teacher row is always re-measured: it is the reference of every ratio in the table.
     new_rows, curves = [], {}
     metrics = evaluate(teacher, data.dev_loader(preset.eval_batch_size), data.tokenizer,
                        data.dev_sentences, preset.latency_repeats, save_dir=info["path"])
     new_rows.append({"name": "teacher", **metrics, "train_seconds": info["train_seconds"],
                      "seed": preset.teacher_seed, "preset": preset.name, "teacher": info["teacher"],
-                     "cached": info["cached"], "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]})
+                     "teacher_key": info["key"], "cached": info["cached"],
+                     "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]})
     curves["teacher"] = info["history"]
     log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
 

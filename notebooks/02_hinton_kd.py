@@ -189,7 +189,8 @@ PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 from kd_teach.pipeline import run_sst2
 
 preset = get_preset(PRESET)
-table = run_sst2(preset, out_dir=f"runs/sst2-{preset.name}", seed=0)
+# force=True: train again even if results.json already holds these rows (`kd-teach run` skips them unless --force)
+table = run_sst2(preset, out_dir=f"runs/sst2-{preset.name}", seed=0, force=True)
 
 # %%
 from IPython.display import Markdown

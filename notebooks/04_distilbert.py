@@ -309,7 +309,7 @@ assert all(0.0 <= acc <= 1.0 and -1.0 <= cos <= 1.0 for acc, cos in results.valu
 # NBVAL_IGNORE_OUTPUT
 from kd_teach.pipeline import run_sst2
 
-table = run_sst2(preset, out_dir=f"runs/sst2-{preset.name}", seed=0, rows="distilbert")
+table = run_sst2(preset, out_dir=f"runs/sst2-{preset.name}", seed=0, rows="distilbert", force=True)
 
 # %%
 import json

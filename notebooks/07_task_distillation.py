@@ -156,7 +156,7 @@ print(f"in 300 training sentences, {total} words got candidates: {found['mlm'] /
 from kd_teach.pipeline import run_sst2
 
 out_dir = f"runs/sst2-{preset.name}"
-table = run_sst2(preset, out_dir=out_dir, seed=0, rows="tinybert")
+table = run_sst2(preset, out_dir=out_dir, seed=0, rows="tinybert", force=True)  # force: train again if stored
 
 # %%
 rows = {r["name"]: r for r in table["rows"]}

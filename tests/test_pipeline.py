@@ -39,6 +39,29 @@ def test_smoke_run_writes_the_results_table(tmp_path, smoke_teacher):
     assert "| baseline |" in done.stdout
     assert not any((tmp_path / "checkpoints").glob("*/checkpoint.pt"))  # finished rows drop them
 
+    again = _cli("run", "sst2", "--preset", "smoke", "--rows", "baseline", "--out", str(tmp_path), TQDM_DISABLE="1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "skipped: baseline (force=True or --force to recompute)" in again.stdout
+    kept = {r["name"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
+    assert kept["baseline"]["train_seconds"] == rows["baseline"]["train_seconds"]   # stored, not retrained
+
+
+def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
+    from kd_teach.pipeline import stored_rows
+    from kd_teach.presets import get_preset
+    from kd_teach.report import upsert_rows
+
+    smoke, path = get_preset("smoke"), tmp_path / "results.json"
+    row = {"accuracy": 0.8, "params": 1, "size_mb": 1.0, "latency_ms_b1": 1.0, "latency_ms_b32": 1.0,
+           "train_seconds": 1.0, "preset": "smoke"}
+    upsert_rows(path, [{**row, "name": "teacher", "seed": 0, "teacher_key": "sst2-abc"},
+                       {**row, "name": "baseline", "seed": 0}, {**row, "name": "hinton-kd", "seed": 1}])
+    assert stored_rows(path, smoke, 0, "sst2-abc") == {"baseline"}
+    assert stored_rows(path, smoke, 1, "sst2-abc") == {"hinton-kd"}
+    assert stored_rows(path, get_preset("cpu"), 0, "sst2-abc") == set()
+    assert stored_rows(path, smoke, 0, "sst2-other") == set()     # another teacher: recompute everything
+    assert stored_rows(tmp_path / "missing.json", smoke, 0, "sst2-abc") == set()
+
 
 def test_hub_teacher_offline_is_one_clear_line():
     from huggingface_hub import try_to_load_from_cache
