@@ -199,3 +199,42 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+
+
+def preset_for_hardware() -> str:
+    """The preset a full run should use here: ``$KD_TEACH_PRESET`` if set, else ``gpu-full`` when CUDA is
+    available, else ``cpu``."""
+    import torch
+
+    return os.environ.get("KD_TEACH_PRESET") or ("gpu-full" if torch.cuda.is_available() else "cpu")
+
+
+SST2_TRAIN_ROWS = 67_349
+
+
+def planned_steps(preset: Preset) -> dict[str, int]:
+    """Optimiser steps each stage of ``kd-teach run sst2 --rows all`` takes at ``preset``.
+
+    Augmented sets are counted at their largest (N new sentences per example; duplicates are
+    dropped, so the real count is lower). Cached stages (the teachers, general distillation)
+    run once per preset, whatever the number of rows.
+    """
+    def steps(sentences: int, batch: int, epochs: int) -> int:
+        return -(-sentences // batch) * epochs                              # ceil(sentences / batch) per epoch
+
+    n = min(preset.train_size or SST2_TRAIN_ROWS, SST2_TRAIN_ROWS)
+    transfer, b, d, t = n + preset.transfer_size, preset.batch_size, preset.distilbert, preset.tinybert
+    task_n = min(t.task_size or n, n)
+    return {
+        "teacher fine-tuning": steps(n, b, preset.teacher_epochs),
+        "baseline": steps(n, b, preset.student_epochs),
+        "hinton-kd": steps(transfer, b, preset.kd_epochs or preset.student_epochs),
+        "MLM head for the teacher": preset.mlm_teacher.steps,
+        "DistilBERT pre-training distillation": d.steps,
+        "distilbert, distilbert-init on SST-2 (each)": steps(transfer if d.task_kd else n, b, d.task_epochs),
+        "TinyBERT general distillation": t.general_steps,
+        "tinybert step 1 (each of 2 rows)": steps(task_n, b, t.step1_epochs),
+        "tinybert step 2 (each of 3 rows)": steps(task_n, b, t.step2_epochs),
+        "tinybert-aug step 1 (at most)": steps(task_n * (1 + t.augment.N), b, t.step1_epochs),
+        "tinybert-aug step 2 (at most)": steps(task_n * (1 + t.augment.N), b, t.step2_epochs),
+    }

@@ -97,7 +97,7 @@ def _config(lr: float, warmup_ratio: float, seed: int, desc: str, grad_accum: in
                        log_every=log_every)
 
 
-def _loader(corpus: Corpus, steps: int, batch_size: int, seed: int):
+def corpus_loader(corpus: Corpus, steps: int, batch_size: int, seed: int):
     """Length-grouped batches of a seeded sample of ``steps * batch_size`` chunks (one pass)."""
     n = min(steps * batch_size, len(corpus.train))
     sample = corpus.train.shuffle(seed=seed).select(range(n))
@@ -121,11 +121,32 @@ def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, co
 
     config = _config(settings.lr, settings.warmup_ratio, settings.seed, "MLM teacher",
                      mixed_precision=mixed_precision)
-    loader = _loader(corpus, settings.steps, settings.batch_size, settings.seed)
+    loader = corpus_loader(corpus, settings.steps, settings.batch_size, settings.seed)
     t0 = time.perf_counter()
     result = train(teacher, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
                    checkpoint_dir)
     return StageResult(teacher, result, time.perf_counter() - t0)
+
+
+def triple_loss_fn(settings: DistilBertSettings, teacher: torch.nn.Module, masker: DynamicMasker):
+    """The ``loss_fn(student, batch)`` of pre-training distillation: new masks, the frozen teacher and
+    the student on the same masked input, then :func:`kd_teach.losses.distilbert.distilbert_loss`."""
+    need_logits = settings.alpha_ce > 0 or settings.alpha_mlm > 0
+    need_hidden = settings.alpha_cos > 0
+
+    def loss_fn(model, batch):
+        am = batch["attention_mask"]                                             # (B, L)
+        ids, labels = masker(batch["input_ids"], am)                             # new masks every batch
+        where = ce_positions(am, labels, settings.restrict_ce_to_mask)           # (B, L) positions with logits
+        with torch.no_grad():
+            h_t, z_t = mlm_hidden_and_logits(teacher, ids, am, where)           # (B, L, H), (N, V)
+        h_s, z_s = mlm_hidden_and_logits(model, ids, am, where)
+        return distilbert_loss(
+            z_s if need_logits else None, z_t if need_logits else None, labels[where],
+            h_s if need_hidden else None, h_t if need_hidden else None, am,
+            T=settings.T, alpha_ce=settings.alpha_ce, alpha_mlm=settings.alpha_mlm, alpha_cos=settings.alpha_cos,
+            return_terms=True)
+    return loss_fn
 
 
 def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, student: torch.nn.Module,
@@ -151,25 +172,10 @@ def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, s
     """
     masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, smoothing=settings.smoothing)
     teacher.eval().requires_grad_(False).to(default_device())
-    need_logits = settings.alpha_ce > 0 or settings.alpha_mlm > 0
-    need_hidden = settings.alpha_cos > 0
-
-    def loss_fn(model, batch):
-        am = batch["attention_mask"]                                             # (B, L)
-        ids, labels = masker(batch["input_ids"], am)                             # new masks every batch
-        where = ce_positions(am, labels, settings.restrict_ce_to_mask)           # (B, L) positions with logits
-        with torch.no_grad():
-            h_t, z_t = mlm_hidden_and_logits(teacher, ids, am, where)           # (B, L, H), (N, V)
-        h_s, z_s = mlm_hidden_and_logits(model, ids, am, where)
-        return distilbert_loss(
-            z_s if need_logits else None, z_t if need_logits else None, labels[where],
-            h_s if need_hidden else None, h_t if need_hidden else None, am,
-            T=settings.T, alpha_ce=settings.alpha_ce, alpha_mlm=settings.alpha_mlm, alpha_cos=settings.alpha_cos,
-            return_terms=True)
-
+    loss_fn = triple_loss_fn(settings, teacher, masker)
     config = _config(settings.lr, settings.warmup_ratio, seed, "DistilBERT pre-training distillation",
                      settings.grad_accum, settings.max_grad_norm, mixed_precision, log_every=5)
-    loader = _loader(corpus, settings.steps * settings.grad_accum, settings.batch_size, seed)
+    loader = corpus_loader(corpus, settings.steps * settings.grad_accum, settings.batch_size, seed)
     t0 = time.perf_counter()
     result = train(student, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
                    checkpoint_dir, on_log)

@@ -104,3 +104,68 @@ def plot_results(rows: list[dict], path: str | os.PathLike | None = None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def leaderboard(rows: list[dict]) -> list[dict]:
+    """The rows from the most to the least accurate (the teacher among them)."""
+    return sorted(rows, key=lambda r: -r["accuracy"])
+
+
+# What the papers report at full scale, SST-2 (BERT-base teachers): accuracies in %, and how many
+# times smaller (parameters) and faster (inference) the student is than its teacher.
+PAPERS = [
+    {"row": "distilbert", "paper": "DistilBERT (Sanh et al. 2019, Table 1; 40% smaller, 60% faster)",
+     "student": 91.3, "teacher": 92.7, "smaller": 110 / 66, "faster": 1.6},
+    {"row": "tinybert-aug", "paper": "TinyBERT4 (Jiao et al. 2020, Table 1)",
+     "student": 92.6, "teacher": 93.4, "smaller": 7.5, "faster": 9.4},
+]
+
+
+def paper_comparison(rows: list[dict]) -> str:
+    """A Markdown table: each paper's SST-2 result next to this run's row of the same method.
+
+    This run's "x smaller" is the teacher's parameters over the row's; "x faster" is the row's
+    batch-32 speed-up over the teacher (``speedup``). Rows missing from ``rows`` are left blank.
+    """
+    by_name = {r["name"]: r for r in rows}
+    teacher = by_name.get("teacher")
+    lines = ["| method | paper: student / teacher | share | x smaller | x faster | "
+             "this run: row | student / teacher | share | x smaller | x faster |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in PAPERS:
+        ours = by_name.get(p["row"])
+        cells = [p["paper"], f"{p['student']:.1f} / {p['teacher']:.1f}", f"{p['student'] / p['teacher']:.1%}",
+                 f"{p['smaller']:.1f}x", f"{p['faster']:.1f}x", f"`{p['row']}`"]
+        if ours is None or teacher is None:
+            cells += ["not run", "", "", ""]
+        else:
+            cells += [f"{100 * ours['accuracy']:.1f} / {100 * teacher['accuracy']:.1f}",
+                      f"{ours['accuracy'] / teacher['accuracy']:.1%}",
+                      f"{teacher['params'] / ours['params']:.1f}x", f"{ours['speedup']:.1f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(curves: dict[str, list[dict]], path: str | os.PathLike | None = None):
+    """The training loss of every stage in ``curves`` (as in ``curves.json``), one small panel each.
+
+    Saves a PNG at ``path`` when given; returns the matplotlib figure.
+    """
+    from matplotlib.figure import Figure
+
+    names = [n for n, h in curves.items() if h]
+    cols = min(4, max(1, len(names)))
+    rows = -(-len(names) // cols)                                  # ceil
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        ax.plot([e["step"] for e in curves[name]], [e["loss"] for e in curves[name]])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle("training loss per stage")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

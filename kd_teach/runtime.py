@@ -40,3 +40,22 @@ def flush_denormals():
         yield
     finally:
         torch.set_flush_denormal(before)
+
+
+@contextmanager
+def fast_matmuls():
+    """On a CUDA GPU, let float32 matrix products use TF32 inside the block; restore the mode after.
+
+    TF32 keeps float32's range with a 10-bit mantissa in the tensor cores: several times the
+    float32 throughput of an A100 or H100, at the precision bf16 autocast already accepts.
+    Nothing changes on a CPU.
+    """
+    if not torch.cuda.is_available():
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

@@ -118,6 +118,16 @@ def transfer_set(data: SST2Data) -> Dataset:
     return data.train if data.transfer is None else concatenate_datasets([data.train, data.transfer])
 
 
+def hinton_loss_fn(preset: Preset):
+    """The ``loss_fn(student, batch)`` of the Hinton-KD student; the batch carries the teacher's logits
+    (``teacher_logits``, computed once by :func:`teacher_logits`) and the hard labels."""
+    def loss_fn(model, batch):
+        z_s = model(**model_inputs(model, batch)).logits                  # (B, C) student logits
+        z_t = batch["teacher_logits"]                                 # (B, C) teacher logits
+        return kd_loss(z_s, z_t, batch["labels"], preset.alpha, preset.beta, preset.T, return_terms=True)
+    return loss_fn
+
+
 def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: SST2Data,
                     seed: int = 0, checkpoint_dir: str | Path | None = None,
                     teacher_logits_cache: torch.Tensor | None = None, epochs: int | None = None,
@@ -145,11 +155,7 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
         z_t_all = teacher_logits(teacher, train_set, data.tokenizer, preset.eval_batch_size)
     train_set = train_set.add_column("teacher_logits", z_t_all.tolist())
 
-    def loss_fn(model, batch):
-        z_s = model(**model_inputs(model, batch)).logits                  # (B, C) student logits
-        z_t = batch["teacher_logits"]                                 # (B, C) teacher logits
-        return kd_loss(z_s, z_t, batch["labels"], preset.alpha, preset.beta, preset.T, return_terms=True)
-
+    loss_fn = hinton_loss_fn(preset)
     epochs = epochs or preset.kd_epochs or preset.student_epochs
     config = _config(preset, epochs, lr or preset.student_lr, seed, desc or f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)

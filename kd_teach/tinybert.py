@@ -119,7 +119,9 @@ def intermediate_loss(s: LayerOutputs, t: LayerOutputs, g: Sequence[int], W: Pro
     return loss, {"L_embd": float(l_embd.detach()), "L_hidn": float(l_hidn.detach()), "L_attn": float(l_attn.detach())}
 
 
-def _intermediate_loss_fn(teacher: nn.Module, g: list[int], attn_on: str):
+def intermediate_loss_fn(teacher: nn.Module, g: list[int], attn_on: str = "scores"):
+    """The ``loss_fn(distiller, batch)`` of general distillation and task step 1: the frozen teacher's
+    layers g(1..M) and the student's layers 1..M on the batch, then :func:`intermediate_loss`."""
     M = len(g) - 1
 
     def loss_fn(model: TinyBertDistiller, batch: dict):
@@ -141,7 +143,7 @@ def heldout_intermediate_loss(distiller: TinyBertDistiller, teacher: nn.Module, 
     """Mean L_embd, L_hidn, L_attn and their sum over ``loader``'s batches, the student in eval mode."""
     distiller.eval()
     device = next(distiller.parameters()).device
-    fn, totals, n = _intermediate_loss_fn(teacher, g, attn_on), {}, 0
+    fn, totals, n = intermediate_loss_fn(teacher, g, attn_on), {}, 0
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
         loss, terms = fn(distiller, batch)
@@ -180,7 +182,7 @@ def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distill
     heldout = corpus.heldout_loader(settings.general_batch_size)
     config = _config(1, settings.general_lr, seed, "TinyBERT general distillation", mixed_precision, log_every=5)
     t0 = time.perf_counter()
-    result = train(distiller, loader, _intermediate_loss_fn(teacher, g, settings.attn_on), config,
+    result = train(distiller, loader, intermediate_loss_fn(teacher, g, settings.attn_on), config,
                    lambda m: heldout_intermediate_loss(m, teacher, g, heldout, settings.attn_on), checkpoint_dir, on_log)
     return StageResult(distiller, result, time.perf_counter() - t0)
 
@@ -204,7 +206,7 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
     config = _config(settings.step1_epochs, settings.step1_lr, seed, "TinyBERT task distillation, step 1 "
                      "(intermediate layers)", mixed_precision)
     t0 = time.perf_counter()
-    result = train(distiller, loader, _intermediate_loss_fn(teacher, g, settings.attn_on), config, None,
+    result = train(distiller, loader, intermediate_loss_fn(teacher, g, settings.attn_on), config, None,
                    checkpoint_dir, on_log)
     return StageResult(distiller, result, time.perf_counter() - t0)
 

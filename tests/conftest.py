@@ -5,10 +5,18 @@ The teacher is fine-tuned once (about half a minute) and cached under ``$KD_TEAC
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from kd_teach.presets import get_preset
+
+
+def pytest_configure(config):
+    # Notebooks under nbval run at the smoke preset; their kernels inherit this. (Notebook 08 would
+    # otherwise pick the cpu or gpu-full preset from the hardware.)
+    os.environ.setdefault("KD_TEACH_PRESET", "smoke")
 
 
 @pytest.fixture(scope="session", autouse=True)

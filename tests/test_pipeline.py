@@ -46,6 +46,36 @@ def test_smoke_run_writes_the_results_table(tmp_path, smoke_teacher):
     assert kept["baseline"]["train_seconds"] == rows["baseline"]["train_seconds"]   # stored, not retrained
 
 
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path, smoke_teacher):
+    """`kill` a row mid-training, run the same command again: it resumes and ends as an uninterrupted run."""
+    import signal
+    import time
+
+    args = ["run", "sst2", "--preset", "smoke", "--rows", "baseline", "--seed", "3"]
+    ref = _cli(*args, "--out", str(tmp_path / "ref"), TQDM_DISABLE="1")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    out, ckpt = tmp_path / "killed", tmp_path / "killed" / "checkpoints" / "baseline-smoke-seed3" / "checkpoint.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "kd_teach.cli", *args, "--out", str(out)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TQDM_DISABLE": "1"})
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ckpt.exists(), "no checkpoint was written before the run ended"
+    proc.send_signal(signal.SIGTERM)                                  # as `kill` does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
+    assert not (out / "results.json").exists() or "baseline" not in (out / "results.json").read_text()
+
+    resumed = _cli(*args, "--out", str(out), TQDM_DISABLE="1")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at step" in resumed.stdout + resumed.stderr
+    a, b = (next(r for r in json.loads((d / "results.json").read_text())["rows"] if r["name"] == "baseline")
+            for d in (tmp_path / "ref", out))
+    assert abs(a["accuracy"] - b["accuracy"]) <= 2 / 872               # at most two dev sentences apart
+
+
 def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
     from kd_teach.pipeline import stored_rows
     from kd_teach.presets import get_preset

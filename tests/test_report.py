@@ -28,3 +28,49 @@ def test_markdown_table_formats_every_column(tmp_path):
     md = markdown_table(table["rows"]).splitlines()
     assert md[0].startswith("| row | dev acc | % of teacher |")
     assert md[3] == "| baseline | 0.8000 | 88.9% | 1.0 | 4.0 | 4.00 | 2.00 | 4.0x | 1 |"
+
+
+def test_leaderboard_and_the_papers_next_to_this_run(tmp_path):
+    from kd_teach.report import leaderboard, paper_comparison
+
+    table = upsert_rows(tmp_path / "r.json", [_row("teacher", 0.9, 8.0), _row("distilbert", 0.85, 4.0),
+                                               {**_row("tinybert-aug", 0.87, 2.0), "params": 0.25e6}])
+    assert [r["name"] for r in leaderboard(table["rows"])] == ["teacher", "tinybert-aug", "distilbert"]
+    md = paper_comparison(table["rows"]).splitlines()
+    assert len(md) == 4 and md[0].startswith("| method | paper: student / teacher |")
+    distil, tiny = md[2], md[3]
+    assert "91.3 / 92.7 | 98.5% | 1.7x | 1.6x | `distilbert` | 85.0 / 90.0 | 94.4% | 1.0x | 2.0x |" in distil
+    assert "92.6 / 93.4 | 99.1% | 7.5x | 9.4x | `tinybert-aug` | 87.0 / 90.0 | 96.7% | 4.0x | 4.0x |" in tiny
+    assert "not run" in paper_comparison(table["rows"][:1]).splitlines()[2]
+
+
+def test_training_curves_get_one_panel_per_stage(tmp_path):
+    from kd_teach.report import plot_curves
+
+    curves = {"baseline": [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.5}], "empty": [],
+              "tinybert-step1": [{"step": 1, "loss": 9.0}]}
+    fig = plot_curves(curves, tmp_path / "curves.png")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["baseline", "tinybert-step1"]
+    assert (tmp_path / "curves.png").stat().st_size > 5_000
+
+
+def test_the_full_run_preset_follows_the_hardware(monkeypatch):
+    import torch
+
+    from kd_teach.presets import preset_for_hardware
+
+    monkeypatch.delenv("KD_TEACH_PRESET", raising=False)
+    assert preset_for_hardware() == ("gpu-full" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("KD_TEACH_PRESET", "smoke")
+    assert preset_for_hardware() == "smoke"
+
+
+def test_planned_steps_count_each_stage():
+    from kd_teach.presets import get_preset, planned_steps
+
+    cpu = planned_steps(get_preset("cpu"))
+    assert cpu["teacher fine-tuning"] == 500 and cpu["baseline"] == 1500 and cpu["hinton-kd"] == 3000  # 16k, 48k / 32
+    assert cpu["tinybert-aug step 1 (at most)"] == 3 * cpu["tinybert step 1 (each of 2 rows)"]           # N = 2
+    full = planned_steps(get_preset("gpu-full"))
+    assert full["teacher fine-tuning"] == 3 * 2105 and full["MLM head for the teacher"] == 0            # BERT has its head

@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 8. Full runs: every method, one table
+#
+# Seven chapters built the pieces: a fine-tuned teacher, a baseline student, Hinton's
+# soft targets (notebook 2), DistilBERT's student cut from the teacher and its pre-training
+# distillation (notebooks 3-4), TinyBERT's layer-by-layer distillation in two stages with
+# augmented data (notebooks 5-7). This notebook runs **all of them as one experiment**, on
+# the same task (SST-2), the same teacher and the same data, and puts the results side by
+# side: accuracy against size and speed, the training curves, and what the papers report at
+# full scale next to what this run measured.
+#
+# Nothing here is new code: every row comes from `kd_teach.pipeline.run_sst2`, the function
+# behind `kd-teach run sst2 --rows all` on the command line.
+
+# %%
+# %matplotlib inline
+import json
+
+import torch
+from IPython.display import Markdown, display
+
+from kd_teach.pipeline import expand_rows, run_sst2
+from kd_teach.presets import get_preset, planned_steps, preset_for_hardware
+from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_curves, plot_results
+
+# %% [markdown]
+# ## The scale: picked from the hardware
+#
+# One pipeline, three presets (`kd_teach.presets`):
+#
+# | preset | teacher | data | meant for |
+# |---|---|---|---|
+# | `gpu-full` | BERT-base | all 67,349 SST-2 sentences; the papers' epochs, learning rates, 20 augmented sentences per example; bf16 | a GPU: hours |
+# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 32,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about two hours for every row |
+# | `smoke` | all-MiniLM-L6-v2 | 2,000 sentences, tiny students | the test suite: minutes, numbers that mean little |
+#
+# `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
+# `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the
+# next cell.
+
+# %% tags=["parameters"]
+PRESET = preset_for_hardware()  # or "smoke", "cpu", "gpu-full"
+ROWS = "all"                     # or "spine", "distilbert", "tinybert", or row names joined by commas
+SEED = 0
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+preset = get_preset(PRESET)
+device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+print(f"preset {preset.name} on {device}; teacher {preset.teacher or 'all-MiniLM-L6-v2 (packaged)'}; "
+      f"students: {preset.student} (baseline, hinton-kd), {preset.tinybert.student} (tinybert)")
+
+# %% [markdown]
+# What that means in optimiser steps, stage by stage (`planned_steps`): the cost of a full
+# run at this preset, before it starts.
+
+# %%
+plan = planned_steps(preset)
+assert plan["baseline"] == -(-min(preset.train_size or 67_349, 67_349) // preset.batch_size) * preset.student_epochs
+Markdown("| stage | optimiser steps |\n|---|---:|\n" + "\n".join(f"| {k} | {v:,} |" for k, v in plan.items()))
+
+# %% [markdown]
+# ## Run every row
+#
+# The rows, in table order: the teacher, then each chapter's students and ablations.
+# Rows that `runs/sst2-<preset>/results.json` already holds for this preset, seed and
+# teacher are **not trained again** (notebooks 2, 4 and 7 have usually just computed them);
+# `force=True` retrains them. What a run makes once is cached across runs: the fine-tuned
+# teacher, the MLM teacher, the general TinyBERT, the augmented sentences. A row stopped
+# half-way (Ctrl-C, a closed laptop) resumes from its last checkpoint when you run the cell
+# again.
+
+# %%
+names = expand_rows(ROWS)
+print(", ".join(names))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+out_dir = f"runs/sst2-{preset.name}"
+table = run_sst2(preset, out_dir=out_dir, seed=SEED, rows=ROWS)
+
+# %%
+rows = {r["name"]: r for r in table["rows"]}
+assert set(names) <= rows.keys(), f"missing rows: {set(names) - rows.keys()}"
+teacher = rows["teacher"]
+for r in rows.values():
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["params"] > 0 and r["latency_ms_b32"] > 0
+    assert abs(r["share_of_teacher"] - r["accuracy"] / teacher["accuracy"]) < 1e-9  # share = acc / teacher acc
+    assert abs(r["speedup"] - teacher["latency_ms_b32"] / r["latency_ms_b32"]) < 1e-9  # speed-up at batch 32
+for name in (n for n in names if n != "teacher"):
+    assert rows[name]["params"] < teacher["params"], f"{name} is not smaller than the teacher"
+
+# %% [markdown]
+# ## The leaderboard
+#
+# Most accurate first. "% of teacher" is the share of the teacher's dev accuracy a student
+# keeps; "speed-up" is the teacher's latency over the student's, per sentence, at batch 32
+# on this machine's CPU; "train (s)" is the wall time of the row's own training (for the
+# TinyBERT rows it includes the shared general distillation).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"measured on {table['machine']['processor']}, {table['machine']['cpus']} CPUs, torch {table['machine']['torch']}")
+Markdown(markdown_table(leaderboard(table["rows"])))
+
+# %% [markdown]
+# Accuracy against parameters and against latency: the best students sit top left, as
+# accurate as possible for their size and speed.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+plot_results(table["rows"])
+
+# %% [markdown]
+# ## Training curves
+#
+# The loss of every stage the rows went through (general distillation runs once and is
+# cached, so it appears only in the run that made it; notebook 6 shows its curves).
+# Losses of different stages are on different scales: compare shapes, not heights.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+curves = json.loads(open(f"{out_dir}/curves.json").read())
+plot_curves({name: curves[name] for name in curves if name != "teacher"})
+
+# %% [markdown]
+# ## The papers at full scale, and this run
+#
+# Both papers distil BERT-base (110M parameters) on full data with days of GPU time;
+# TinyBERT's 14.5M-parameter student used general distillation on Wikipedia and 20
+# augmented sentences per SST-2 example. The papers report a share of the teacher's
+# accuracy above 98%.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+Markdown(paper_comparison(table["rows"]))
+
+# %% [markdown]
+# How to read the comparison honestly:
+#
+# - **Shares, not accuracies.** Our teacher is smaller than BERT-base and the data and
+#   budgets are smaller, so compare the share of the teacher each student keeps.
+# - **Size and speed depend on the student's shape.** DistilBERT's student keeps the
+#   teacher's width and half its layers: about 1.7x smaller at any scale. TinyBERT4's student is
+#   narrow (312 wide), which is where its 7.5x comes from; from a 6-layer teacher of width
+#   384 a narrow 3-layer student can only be about 2x smaller, because the word embeddings
+#   (30,522 x 312) are most of its parameters.
+# - **Latency here is a CPU's,** per sentence on this machine; the papers timed other
+#   hardware. Ratios measured in the same run are what to compare.
+# - **One seed per row.** Differences of a point or less between two rows are within the
+#   spread between seeds (the README reports five seeds for the spine).
+#
+# ## Check yourself
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from kd_teach.quiz import show
+
+show(topic="results-ablations", n=4, seed=8)
