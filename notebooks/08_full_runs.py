@@ -153,11 +153,13 @@ Markdown(paper_comparison(table["rows"]))
 #
 # - **Shares, not accuracies.** Our teacher is smaller than BERT-base and the data and
 #   budgets are smaller, so compare the share of the teacher each student keeps.
-# - **Size and speed depend on the student's shape.** DistilBERT's student keeps the
-#   teacher's width and half its layers: about 1.7x smaller at any scale. TinyBERT4's student is
-#   narrow (312 wide), which is where its 7.5x comes from; from a 6-layer teacher of width
-#   384 a narrow 3-layer student can only be about 2x smaller, because the word embeddings
-#   (30,522 x 312) are most of its parameters.
+# - **Size and speed depend on both shapes.** DistilBERT's student keeps the teacher's width
+#   and half its layers: 1.7x smaller from BERT-base, 1.3x from our 6-layer MiniLM, whose
+#   word embeddings (30,522 x 384) are half its 22.7M parameters. TinyBERT4's 7.5x comes
+#   from a narrow student (width 312) and a 110M teacher; the `cpu` preset's TinyBERT (3
+#   layers, width 312, 13.2M parameters of which 9.5M are word embeddings) is 1.7x smaller
+#   than our teacher. The smoke preset's tiny students make the ratios look better than they
+#   would be at any useful size.
 # - **Latency here is a CPU's,** per sentence on this machine; the papers timed other
 #   hardware. Ratios measured in the same run are what to compare.
 # - **One seed per row.** Differences of a point or less between two rows are within the
