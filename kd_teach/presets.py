@@ -1,7 +1,7 @@
 """Presets: one pipeline, three scales. Pick with ``--preset`` or ``KD_TEACH_PRESET``.
 
 - ``smoke``: CI and the notebooks under nbval; a few hundred sentences, well under 3 minutes.
-- ``cpu``: ``make run`` on a 2-core laptop, under 20 minutes for teacher + two students;
+- ``cpu``: ``make run`` on a 2-core laptop, teacher + two students: 13 to 26 minutes measured (README);
   the DistilBERT chapter's rows take about as long again (plus 5 minutes, once, to give the
   teacher an MLM head).
 - ``gpu-full``: the papers' settings (BERT-base teacher, the whole SST-2, bf16 on CUDA).
