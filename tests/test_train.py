@@ -126,3 +126,34 @@ def test_bad_accumulation_is_refused(tiny):
     model, loader = tiny()
     with pytest.raises(ValueError, match="grad_accum_steps must be an integer >= 1, got 0"):
         train(model, loader, hard_label_loss, TrainConfig(grad_accum_steps=0))
+
+
+def test_a_signal_mid_step_stops_after_that_step_and_resumes_exactly(tiny, tmp_path):
+    """SIGINT (Ctrl-C) or SIGTERM (kill) in the middle of a step: the step finishes, is saved, and the run resumes."""
+    import os
+    import signal
+
+    config = TrainConfig(epochs=2, lr=1e-3, checkpoint_every=1000, log_every=1, desc="t")
+    model, loader = tiny()
+    reference = train(model, loader, hard_label_loss, config)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    handler = signal.getsignal(signal.SIGTERM)
+
+    calls = {"n": 0}
+
+    def signal_in_step_9(m, batch):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            os.kill(os.getpid(), signal.SIGTERM)      # lands before this step's backward and optimiser step
+        return hard_label_loss(m, batch)
+
+    model, loader = tiny()
+    with pytest.raises(KeyboardInterrupt):
+        train(model, loader, signal_in_step_9, config, checkpoint_dir=tmp_path)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["result"]["steps"] == 9   # step 9 finished
+    assert signal.getsignal(signal.SIGTERM) == handler                                         # handler restored
+    model, loader = tiny()
+    resumed = train(model, loader, hard_label_loss, config, checkpoint_dir=tmp_path)
+    assert [e["loss"] for e in resumed.history] == pytest.approx([e["loss"] for e in reference.history], abs=1e-5)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], atol=1e-5, rtol=1e-4, msg=name)
