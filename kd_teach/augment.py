@@ -235,12 +235,10 @@ class Augmenter:
             if i in one_piece:
                 masked = list(ids)
                 masked[one_piece[i]] = self.tokenizer.mask_token_id
-                inputs = {"input_ids": torch.tensor([masked], device=device)}       # (1, L)
-                if second_segment:                                                  # (1, 2L - 1)
-                    inputs["input_ids"] = torch.tensor([masked + ids[1:]], device=device)
-                    if isinstance(self.model, BertForMaskedLM):
-                        inputs["token_type_ids"] = torch.tensor([[0] * len(ids) + [1] * (len(ids) - 1)],
-                                                                device=device)
+                row = masked + ids[1:] if second_segment else masked                # (2L - 1) or (L) tokens
+                inputs = {"input_ids": torch.tensor([row], device=device)}          # (1, len(row))
+                if second_segment and isinstance(self.model, BertForMaskedLM):
+                    inputs["token_type_ids"] = torch.tensor([[0] * len(ids) + [1] * (len(ids) - 1)], device=device)
                 logits = self.model(**inputs).logits                                # (1, L, V)
                 wc.candidates[i] = self._top_words(logits[0, one_piece[i]][None].detach(), [ids[one_piece[i]]])[0]
                 wc.source[i] = "mlm"
