@@ -12,7 +12,8 @@ sentences with the same masked-LM teacher (all-MiniLM-L6-v2 with an MLM head) an
 - **unbatched** (the same method, ``second_segment=False``): that loop on kd_teach's input,
   the masked sentence alone — so the batching is measured on its own;
 - **batched** (:meth:`kd_teach.augment.Augmenter.candidates`): one masked copy per word, many
-  sentences' copies per forward, the vocabulary scored at the masked positions only, under
+  sentences' copies per forward, the last layer and the head computed at the masked positions
+  only, over the whole-word rows of the vocabulary only (:mod:`kd_teach.fill_mask`), under
   ``torch.inference_mode``.
 
 The script checks that the unbatched and batched versions give the same candidates (the
@@ -61,12 +62,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(sentences)} SST-2 sentences, "
           f"{words} words with candidates (K = 15), batch of {args.batch_size} masked copies")
     print(f"identical candidates, batched vs unbatched: {same} of {len(sentences)} sentences")
-    print(f"| {'version':<58} | {'seconds':>8} | {'sentences/s':>11} | {'batched is':>10} |")
-    print(f"|{'-' * 60}|{'-' * 10}:|{'-' * 12}:|{'-' * 11}:|")
-    for name, t in [("reference: one forward per word, [CLS] masked [SEP] original", t_reference),
+    print(f"| {'version':<62} | {'seconds':>8} | {'sentences/s':>11} | {'batched is':>10} |")
+    print(f"|{'-' * 64}|{'-' * 9}:|{'-' * 12}:|{'-' * 11}:|")
+    for name, t in [("reference: one forward per word, [CLS] masked [SEP] original [SEP]", t_reference),
                     ("unbatched: one forward per word, masked sentence alone", t_unbatched),
                     ("batched: kd_teach.augment", t_batched)]:
-        print(f"| {name:<58} | {t:>8.2f} | {len(sentences) / t:>11.1f} | {f'{t / t_batched:.1f}x':>10} |")
+        print(f"| {name:<62} | {t:>8.2f} | {len(sentences) / t:>11.1f} | {f'{t / t_batched:.1f}x':>10} |")
     print(f"speed-up of the batched version: {t_reference / t_batched:.1f}x over the reference's way, "
           f"{t_unbatched / t_batched:.1f}x over the same input unbatched")
 

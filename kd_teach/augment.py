@@ -16,8 +16,9 @@ What differs from the reference code (huawei-noah/Pretrained-Language-Model,
 ``TinyBERT/data_augmentation.py``): it runs one BERT forward per word, unbatched, scoring
 the whole vocabulary at every position, with gradients tracked. :meth:`Augmenter.candidates`
 runs one forward for a whole batch of masked copies (one copy per word, so every word is
-still predicted from its own context with only itself masked), scores the vocabulary at the
-masked positions only, under ``torch.inference_mode``; :meth:`Augmenter.candidates_unbatched`
+still predicted from its own context with only itself masked), computes the last layer and
+the head at the masked positions only and over the whole-word rows of the vocabulary only
+(:mod:`kd_teach.fill_mask`), under ``torch.inference_mode``; :meth:`Augmenter.candidates_unbatched`
 keeps the reference's way for comparison (``benchmarks/augment.py``). The reference also
 appends the unmasked sentence as a second segment, which lets BERT see the masked word; we
 give the teacher the masked sentence alone. Candidates are whole alphabetic words other than
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from transformers import BertForMaskedLM
 
+from kd_teach.fill_mask import decode, decoder_rows, fill_mask_features
 from kd_teach.hub import OfflineAssetError
 from kd_teach.models import mlm_hidden_and_logits
 
@@ -156,7 +158,12 @@ class Augmenter:
         vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         special = set(tokenizer.all_special_ids)
         # whole alphabetic words only: no "##" pieces, punctuation, numbers or special tokens
-        self.allowed = torch.tensor([t.isalpha() and i not in special for i, t in enumerate(vocab)])  # (V,)
+        allowed = torch.tensor([t.isalpha() and i not in special for i, t in enumerate(vocab)])   # (V,)
+        self.allowed_ids = allowed.nonzero().squeeze(1)                                          # (V',)
+        self.column = torch.full((len(vocab),), -1, dtype=torch.long)                           # id -> column
+        self.column[self.allowed_ids] = torch.arange(len(self.allowed_ids))
+        # only the decoder rows of allowed words are ever scored (BERT: 22,501 of 30,522)
+        self.decoder = decoder_rows(mlm_model, self.allowed_ids) if isinstance(mlm_model, BertForMaskedLM) else None
 
     def parse(self, sentence: str) -> tuple[WordCandidates, list[int], dict[int, int], list[int]]:
         """Words and spans, the token ids, each one-piece candidate word's token position, the multi-piece ones."""
@@ -179,11 +186,21 @@ class Augmenter:
         return WordCandidates(sentence, words, spans), enc["input_ids"], one_piece, multi
 
     def _top_words(self, logits: torch.Tensor, original: list[int]) -> list[list[str]]:
-        """(n, V) logits -> the K likeliest allowed words per row, the original token excluded."""
-        logits = logits.float().masked_fill(~self.allowed.to(logits.device), float("-inf"))
-        logits[torch.arange(len(original)), torch.tensor(original)] = float("-inf")
-        top = logits.topk(self.K, dim=-1).indices.tolist()                          # (n, K)
-        return [self.tokenizer.convert_ids_to_tokens(row) for row in top]
+        """(n, V') logits over the allowed words -> the K likeliest per row, the original token excluded."""
+        logits = logits.float().cpu()                                               # (n, V')
+        column = self.column[torch.tensor(original)]                                # (n,) -1: not an allowed word
+        rows = (column >= 0).nonzero().squeeze(1)
+        logits[rows, column[rows]] = float("-inf")
+        top = self.allowed_ids[logits.topk(self.K, dim=-1).indices]                 # (n, K) token ids
+        return [self.tokenizer.convert_ids_to_tokens(row) for row in top.tolist()]
+
+    def _at_masks(self, ids: torch.Tensor, am: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """(n, L) masked copies, one masked position per row -> what the MLM has there: (n, D) head
+        features, decoded later (BERT, :mod:`kd_teach.fill_mask`), or (n, V') logits over the allowed words."""
+        if self.decoder is not None:                                                # BERT: only what is needed
+            return fill_mask_features(self.model, ids, am, where.nonzero()[:, 1])
+        _, logits = mlm_hidden_and_logits(self.model, ids, am, where)               # (n, V), e.g. DistilBERT
+        return logits[:, self.allowed_ids.to(logits.device)]
 
     def _add_glove(self, parsed: list[WordCandidates], multi: list[tuple[int, int]]) -> None:
         found = self.vectors.neighbours([parsed[s].words[i] for s, i in multi], self.K)
@@ -203,6 +220,7 @@ class Augmenter:
             multi += [(s, i) for i in multi_words]
         copies.sort(key=lambda c: len(c[2]))                                        # similar lengths together
         pad = self.tokenizer.pad_token_id
+        outputs, originals = [], []
         for start in range(0, len(copies), self.batch_size):
             chunk = copies[start:start + self.batch_size]
             L = max(len(c[2]) for c in chunk)
@@ -211,10 +229,16 @@ class Augmenter:
             where = torch.zeros((len(chunk), L), dtype=torch.bool)                  # one masked position per row
             for r, (_, _, row, pos) in enumerate(chunk):
                 ids[r, :len(row)], am[r, :len(row)], where[r, pos] = torch.tensor(row), 1, True
-            original = ids[where].tolist()                                          # (n,) the masked tokens
+            originals += ids[where].tolist()                                        # (n,) the masked tokens
             ids[where] = self.tokenizer.mask_token_id
-            _, logits = mlm_hidden_and_logits(self.model, ids.to(device), am.to(device), where.to(device))  # (n, V)
-            for (s, i, _, _), words in zip(chunk, self._top_words(logits, original)):
+            outputs.append(self._at_masks(ids.to(device), am.to(device), where.to(device)))  # (n, D) or (n, V')
+        # the decoder once per 1,024 blanks, not per batch of copies: at 32 rows it is memory-bound
+        out = torch.cat(outputs) if outputs else None
+        for start in range(0, len(copies), 1024):
+            part = out[start:start + 1024]
+            logits = part if self.decoder is None else decode(part, self.decoder)   # (n, V')
+            for (s, i, _, _), words in zip(copies[start:start + 1024],
+                                           self._top_words(logits, originals[start:start + 1024])):
                 parsed[s].candidates[i], parsed[s].source[i] = words, "mlm"
         self._add_glove(parsed, multi)
         for wc in parsed:                                                           # words in sentence order
@@ -240,7 +264,8 @@ class Augmenter:
                 if second_segment and isinstance(self.model, BertForMaskedLM):
                     inputs["token_type_ids"] = torch.tensor([[0] * len(ids) + [1] * (len(ids) - 1)], device=device)
                 logits = self.model(**inputs).logits                                # (1, L, V)
-                wc.candidates[i] = self._top_words(logits[0, one_piece[i]][None].detach(), [ids[one_piece[i]]])[0]
+                scores = logits[0, one_piece[i], self.allowed_ids.to(device)][None].detach()  # (1, V')
+                wc.candidates[i] = self._top_words(scores, [ids[one_piece[i]]])[0]
                 wc.source[i] = "mlm"
             else:
                 self._add_glove([wc], [(0, i)])

@@ -76,9 +76,9 @@ print(f"augmentation: p = {a.p}, K = {a.K}, N = {a.N}; MLM teacher held-out accu
 #   for it, so its $K$ nearest neighbours by cosine in GloVe word-vector space are (`{word}`).
 #
 # The reference code runs one BERT forward per word; `kd_teach` masks one copy of the sentence
-# per word and runs all copies of many sentences in one batch, scoring the vocabulary only at
-# the masked positions: the same candidates (a test checks it), many times faster
-# (`benchmarks/augment.py`).
+# per word and runs all copies of many sentences in one batch; the last layer and the head run
+# at the masked positions only, since nothing else of them is used (`kd_teach.fill_mask`). The
+# same candidates (a test checks it), over ten times faster (`benchmarks/augment.py`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
