@@ -1,81 +1,111 @@
-"""Task distillation with the teacher's logits computed once, against recomputing them every step.
+"""Task distillation with the teacher's outputs computed once, against recomputing them every step.
 
     python benchmarks/teacher_cache.py [--sentences 2000] [--preset cpu]
 
-The teacher is frozen (eval mode, no dropout), so its logits for a sentence are the same in
-every epoch: the package computes them once (:func:`kd_teach.stages.teacher_logits`: one
-pass, shortest sentences first) and the Hinton-KD student and TinyBERT's step 2 read them from
-the batch. This script times one epoch of the Hinton-KD student (the cpu preset's student,
-T, alpha and beta) on the same SST-2 sentences, through the package's training loop, both ways:
+The teacher is frozen (eval mode, no dropout), so what it gives a sentence is the same in
+every epoch. The package computes it once, in one pass sorted by length, for two stages:
 
-- **recomputed**: the teacher's forward pass inside every training step;
-- **cached**: one pass of the teacher over the sentences (timed apart), then the epoch.
+- **Hinton KD** (and TinyBERT's step 2): the teacher's logits
+  (:func:`kd_teach.stages.teacher_logits`), read from the batch;
+- **TinyBERT step 1**: the teacher's hidden states at layers g(0..M) and its attention scores
+  at g(1..M) (:func:`kd_teach.teacher_outputs.teacher_targets`), kept unpadded and padded back
+  per batch.
 
-It prints how far apart the two students end (the same steps; the teacher's logits differ
-only by rounding, as the two passes pad sentences differently), the epoch times, the pass,
-and the speed-up per epoch and over the preset's epochs with the pass included (the goal:
-at least 2x). Needs the SST-2 folder.
+For each, this script times one epoch through the package's training loop on the same SST-2
+sentences both ways (**recomputed**: the teacher's forward pass inside every step; **cached**:
+the one pass, timed apart, then the epoch), and prints how far apart the two students end
+(the same steps; the teacher's outputs differ only by rounding, as the two ways pad sentences
+differently), the times, and the speed-up per epoch and over the preset's epochs with the pass
+included (the goal: at least 2x). Needs the SST-2 folder.
 """
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
-from kd_teach.data import SST2Data
+from kd_teach.data import SST2Data, make_loader
 from kd_teach.models import build_student, load_teacher, load_tokenizer, model_inputs
 from kd_teach.presets import get_preset
 from kd_teach.stages import hinton_loss_fn, teacher_logits
+from kd_teach.teacher_outputs import teacher_targets, with_row_index
+from kd_teach.tinybert import (cached_intermediate_loss_fn, check_compatible, intermediate_loss_fn,
+                               make_distiller)
 from kd_teach.train import TrainConfig, train
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def weight_gap(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    pb = dict(b.named_parameters())
+    return max((p - pb[k]).abs().max().item() for k, p in a.named_parameters())
+
+
+def hinton_kd(preset, teacher, data, config) -> dict:
+    """One epoch of the Hinton-KD student: the teacher's logits recomputed, or cached."""
+    kd = hinton_loss_fn(preset)
+
+    def recompute(model, batch):
+        with torch.no_grad():
+            z_t = teacher(**model_inputs(teacher, batch)).logits                    # (B, C) every step
+        return kd(model, {**batch, "teacher_logits": z_t})
+
+    recomputed, cached = (build_student(teacher.config, preset.student, seed=0) for _ in range(2))
+    loader = data.train_loader(preset.batch_size, seed=0)
+    _, r = timed(lambda: train(recomputed, loader, recompute, config))
+    z_t, p = timed(lambda: teacher_logits(teacher, data.train, data.tokenizer, preset.eval_batch_size))  # (N, C)
+    loader = data.train_loader(preset.batch_size, seed=0, train=data.train.add_column("teacher_logits", z_t.tolist()))
+    _, c = timed(lambda: train(cached, loader, kd, config))
+    return {"recomputed": r, "cached": c, "pass": p, "gap": weight_gap(recomputed, cached),
+            "epochs": preset.kd_epochs or preset.student_epochs}
+
+
+def tinybert_step1(preset, teacher, data, config) -> dict:
+    """One epoch of TinyBERT's step 1: the teacher's hidden states and scores recomputed, or cached."""
+    s, config = preset.tinybert, replace(config, lr=preset.tinybert.step1_lr)
+    students = [make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s) for _ in range(2)]
+    g = check_compatible(students[0].student, teacher, s)
+    loader = make_loader(data.train, data.tokenizer, preset.batch_size, shuffle=True, seed=0)
+    _, r = timed(lambda: train(students[0], loader, intermediate_loss_fn(teacher, g, s.attn_on), config))
+    targets, p = timed(lambda: teacher_targets(teacher, data.train, data.tokenizer, g, preset.eval_batch_size))
+    loader = make_loader(with_row_index(data.train), data.tokenizer, preset.batch_size, shuffle=True, seed=0)
+    _, c = timed(lambda: train(students[1], loader, cached_intermediate_loss_fn(targets, g, s.attn_on), config))
+    return {"recomputed": r, "cached": c, "pass": p, "gap": weight_gap(*students), "epochs": s.step1_epochs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=2000, help="SST-2 training sentences (default 2000)")
-    parser.add_argument("--preset", default="cpu", help="the student, batch size, T, alpha, beta (default cpu)")
+    parser.add_argument("--preset", default="cpu", help="students, batch size, epochs, T (default cpu)")
     args = parser.parse_args()
 
     preset, tokenizer = get_preset(args.preset), load_tokenizer()
     data = SST2Data(tokenizer, args.sentences, 64, preset.max_length, seed=0)
     teacher = load_teacher().eval().requires_grad_(False)      # the packaged encoder, a seeded fresh head
-    kd = hinton_loss_fn(preset)
     config = TrainConfig(epochs=1, lr=preset.student_lr, seed=0, desc="epoch", log_every=10**9,
                          checkpoint_every=10**9)
+    cases = {f"Hinton KD, student {preset.student.layers}x{preset.student.hidden}": hinton_kd,
+             f"TinyBERT step 1, student {preset.tinybert.student.layers}x{preset.tinybert.student.hidden}":
+                 tinybert_step1}
+    results = {name: case(preset, teacher, data, config) for name, case in cases.items()}
 
-    def recompute(model, batch):
-        with torch.no_grad():
-            z_t = teacher(**model_inputs(teacher, batch)).logits               # (B, C) every step
-        return kd(model, {**batch, "teacher_logits": z_t})
+    n = len(data.train)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, preset {preset.name}: {n} SST-2 "
+          f"sentences, batch {preset.batch_size}, one epoch each way")
+    print(f"| {'stage':<30} | {'recomputed (s)':>14} | {'cached (s)':>10} | {'pass (s)':>8} | "
+          f"{'per epoch':>9} | {'preset epochs, pass incl.':>25} | {'weight gap':>10} |")
+    print(f"|{'-' * 32}|{'-' * 15}:|{'-' * 11}:|{'-' * 9}:|{'-' * 10}:|{'-' * 26}:|{'-' * 11}:|")
+    for name, x in results.items():
+        r, c, p, e = x["recomputed"], x["cached"], x["pass"], x["epochs"]
+        print(f"| {name:<30} | {r:>14.1f} | {c:>10.1f} | {p:>8.1f} | {r / c:>8.2f}x | "
+              f"{f'{e * r / (p + e * c):.2f}x over {e}':>25} | {x['gap']:>10.1e} |")
 
-    students, seconds = {}, {}
-    for way in ("recomputed", "cached"):
-        student = build_student(teacher.config, preset.student, seed=0)
-        train_set = data.train
-        if way == "cached":
-            t0 = time.perf_counter()
-            z_t = teacher_logits(teacher, train_set, tokenizer, preset.eval_batch_size)  # (N, C) once
-            train_set = train_set.add_column("teacher_logits", z_t.tolist())
-            seconds["pass"] = time.perf_counter() - t0
-        loader = data.train_loader(preset.batch_size, seed=0, train=train_set)
-        t0 = time.perf_counter()
-        train(student, loader, kd if way == "cached" else recompute, config)
-        seconds[way], students[way] = time.perf_counter() - t0, student
-
-    a, b = (dict(students[w].named_parameters()) for w in ("recomputed", "cached"))
-    gap = max((a[k] - b[k]).abs().max().item() for k in a)
-    n, epochs = len(data.train), preset.kd_epochs or preset.student_epochs
-    r, c, p = seconds["recomputed"], seconds["cached"], seconds["pass"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, preset {preset.name}: "
-          f"{n} SST-2 sentences, batch {preset.batch_size}, Hinton-KD student {preset.student}")
-    print(f"largest difference between the two students' weights after the epoch: {gap:.2e}")
-    print(f"| {'teacher logits':<40} | {'seconds':>8} | {'sentences/s':>11} |")
-    print(f"|{'-' * 42}|{'-' * 9}:|{'-' * 12}:|")
-    print(f"| {'recomputed in every step: one epoch':<40} | {r:>8.1f} | {n / r:>11.1f} |")
-    print(f"| {'cached: one epoch':<40} | {c:>8.1f} | {n / c:>11.1f} |")
-    print(f"| {'cached: the one pass of the teacher':<40} | {p:>8.1f} | {n / p:>11.1f} |")
-    print(f"speed-up of the cache per epoch: {r / c:.2f}x; over the preset's {epochs} epochs, pass included: "
-          f"{epochs * r / (p + epochs * c):.2f}x; over one epoch, pass included: {r / (p + c):.2f}x")
 
 if __name__ == "__main__":
     main()

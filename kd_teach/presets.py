@@ -100,6 +100,8 @@ class TinyBertSettings:
                                       #   random train subset; None: all), augmented ones added to them
     step1_epochs: int = 1             # task distillation step 1: embedding, hidden and attention losses
     step1_lr: float = 3e-4
+    cache_teacher_outputs: bool = True  # step 1: the teacher's hidden states and scores computed once, if they
+                                        #   fit in a quarter of the free memory (kd_teach.teacher_outputs)
     step2_epochs: int = 1             # task distillation step 2: prediction loss only
     step2_lr: float = 1e-4
     t: float = 1.0                    # temperature of L_pred (TinyBERT: 1, no T^2)

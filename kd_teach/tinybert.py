@@ -34,6 +34,7 @@ from kd_teach.models import model_inputs
 from kd_teach.presets import TinyBertSettings
 from kd_teach.runtime import default_device
 from kd_teach.stages import StageResult, teacher_logits
+from kd_teach.teacher_outputs import ROW_INDEX, TeacherTargets, teacher_targets, with_row_index
 from kd_teach.train import TrainConfig, train
 
 
@@ -132,6 +133,19 @@ def intermediate_loss_fn(teacher: nn.Module, g: list[int], attn_on: str = "score
     return loss_fn
 
 
+def cached_intermediate_loss_fn(targets: TeacherTargets, g: list[int], attn_on: str = "scores"):
+    """As :func:`intermediate_loss_fn`, the teacher's side read from ``targets`` (computed once) instead of
+    recomputed; the batch carries each row's ``row_index`` (:func:`kd_teach.teacher_outputs.with_row_index`)."""
+    M = len(g) - 1
+
+    def loss_fn(model: TinyBertDistiller, batch: dict):
+        ids = batch["input_ids"]                                            # (B, L)
+        t = targets.batch(batch[ROW_INDEX].tolist(), ids.shape[1], ids.device)  # teacher layers g(0..M), padded to L
+        s = layer_outputs(model.student, batch, range(1, M + 1))            # student layers 1..M
+        return intermediate_loss(s, t, g, model.projections, batch["attention_mask"], attn_on)
+    return loss_fn
+
+
 def _config(epochs: int, lr: float, seed: int, desc: str, mixed_precision: str, log_every: int = 10) -> TrainConfig:
     return TrainConfig(epochs=epochs, lr=lr, seed=seed, warmup_ratio=0.1, desc=desc,
                        mixed_precision=mixed_precision, checkpoint_every=50, log_every=log_every)
@@ -198,16 +212,25 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
             pretrained-only teacher has nothing task-specific to give.
         distiller: the general student (or a random one, for the ablation) and its projections.
         train_set: tokenised task sentences (labels are not used), e.g. augmented SST-2.
+
+    With ``settings.cache_teacher_outputs`` the teacher runs once over ``train_set`` and every
+    epoch reads its outputs (:mod:`kd_teach.teacher_outputs`), if they fit in memory; else the
+    teacher runs inside every step. The stage's time includes that one pass.
     Source: TinyBERT, Jiao et al. 2020, Section 3.2 ("Task-specific Distillation"), first step.
     """
     g = check_compatible(distiller.student, teacher, settings)
     teacher.eval().requires_grad_(False).to(default_device())
+    t0 = time.perf_counter()
+    targets = teacher_targets(teacher, train_set, tokenizer, g, 2 * batch_size) if settings.cache_teacher_outputs \
+        else None
+    if targets is not None:                                                 # the teacher ran once, here
+        train_set, loss_fn = with_row_index(train_set), cached_intermediate_loss_fn(targets, g, settings.attn_on)
+    else:                                                                   # the teacher runs in every step
+        loss_fn = intermediate_loss_fn(teacher, g, settings.attn_on)
     loader = make_loader(train_set, tokenizer, batch_size, shuffle=True, seed=seed)
     config = _config(settings.step1_epochs, settings.step1_lr, seed, "TinyBERT task distillation, step 1 "
                      "(intermediate layers)", mixed_precision)
-    t0 = time.perf_counter()
-    result = train(distiller, loader, intermediate_loss_fn(teacher, g, settings.attn_on), config, None,
-                   checkpoint_dir, on_log)
+    result = train(distiller, loader, loss_fn, config, None, checkpoint_dir, on_log)
     return StageResult(distiller, result, time.perf_counter() - t0)
 
 
