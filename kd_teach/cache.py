@@ -7,7 +7,8 @@ head on the general corpus (:func:`mlm_teacher`), general TinyBERT students
 Location: ``$KD_TEACH_CACHE_DIR`` or ``~/.cache/kd_teach``. A teacher is keyed by its name and
 every setting that shapes its fine-tuning; it is trained in ``<key>.partial/`` (checkpoints
 there make an interrupted fine-tuning resumable) and renamed to ``<key>/`` when finished,
-so a folder without ``.partial`` is always a complete teacher.
+so a folder without ``.partial`` is always a complete teacher. In a multi-GPU run every
+process trains the same entry and the main process alone writes it.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from kd_teach.corpus import Corpus
 from kd_teach.data import SST2Data
 from kd_teach.models import DEFAULT_TEACHER, load_mlm_teacher, load_teacher, load_tokenizer
 from kd_teach.presets import Preset
+from kd_teach.runtime import is_main_process, wait_for_everyone
 from kd_teach.stages import finetune_teacher
 
 CACHE_ENV = "KD_TEACH_CACHE_DIR"
@@ -77,8 +79,8 @@ def finetuned_teacher(preset: Preset, data: SST2Data,
         data: SST-2, tokenised with the teacher's tokenizer.
         teacher_name: overrides ``preset.teacher``; None means the packaged all-MiniLM-L6-v2.
     Returns:
-        (model in eval mode, info) where info holds ``path``, ``cached``, ``train_seconds``,
-        ``dev_accuracy`` per epoch and the loss ``history``.
+        (model in eval mode, info) where info holds ``path``, ``key`` (the cache folder's name,
+        :func:`teacher_key`), ``cached``, ``train_seconds``, ``evals`` per epoch and the loss ``history``.
     Raises:
         OfflineAssetError: if the teacher is not cached and cannot be loaded offline.
     """
@@ -87,17 +89,21 @@ def finetuned_teacher(preset: Preset, data: SST2Data,
     if (final / "teacher.json").is_file():
         info = json.loads((final / "teacher.json").read_text())
         model = AutoModelForSequenceClassification.from_pretrained(final / "model")
-        return model.eval(), {**info, "path": str(final / "model"), "cached": True}
+        return model.eval(), {**info, "path": str(final / "model"), "key": final.name, "cached": True}
 
     partial = final.with_name(final.name + ".partial")
     stage = finetune_teacher(preset, load_teacher(name), data, checkpoint_dir=partial)
-    stage.model.save_pretrained(partial / "model")
     info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
             "train_seconds": stage.train.seconds, "steps": stage.train.steps,
             "evals": stage.train.evals, "history": stage.train.history}
-    if not _publish(partial, final, info):
+    published = True
+    if is_main_process():
+        stage.model.save_pretrained(partial / "model")
+        published = _publish(partial, final, info)
+    wait_for_everyone()
+    if not published:  # another run cached this teacher first: use that one
         return finetuned_teacher(preset, data, teacher_name)
-    return stage.model.eval(), {**info, "path": str(final / "model"), "cached": False}
+    return stage.model.eval(), {**info, "path": str(final / "model"), "key": final.name, "cached": False}
 
 
 def mlm_teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
@@ -155,8 +161,12 @@ def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str 
     else:
         info["accuracy_after"] = before
     log(f"MLM teacher: held-out masked-token accuracy after {info['steps']} steps {info['accuracy_after']:.4f}")
-    teacher.save_pretrained(partial / "model")
-    if not _publish(partial, final, info):
+    published = True
+    if is_main_process():
+        teacher.save_pretrained(partial / "model")
+        published = _publish(partial, final, info)
+    wait_for_everyone()
+    if not published:  # another run cached this teacher first: use that one
         return mlm_teacher(preset, corpus, teacher_name, log)
     return teacher.eval(), {**info, "path": str(final / "model"), "cached": False}
 
@@ -220,14 +230,16 @@ def general_tinybert(preset: Preset, corpus: Corpus | None = None, teacher_name:
                                    preset.tinybert)
         stage = general_distillation(preset.tinybert, teacher, distiller, corpus, seed, partial,
                                      preset.mixed_precision, on_log)
-        distiller.student.bert.save_pretrained(partial / "model")
-        torch.save(distiller.projections.state_dict(), partial / "projections.pt")
         info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name, "seed": seed,
                 "train_seconds": stage.train.seconds, "steps": stage.train.steps,
                 "heldout": stage.train.evals[-1], "history": stage.train.history}
         log(f"general TinyBERT: {info['steps']} steps in {info['train_seconds']:.0f} s; held-out loss "
             f"{info['heldout']['heldout_loss']:.4f}")
-        _publish(partial, final, info, meta="student.json")
+        if is_main_process():
+            distiller.student.bert.save_pretrained(partial / "model")
+            torch.save(distiller.projections.state_dict(), partial / "projections.pt")
+            _publish(partial, final, info, meta="student.json")
+        wait_for_everyone()  # every process reads it back from the cache
     info = json.loads((final / "student.json").read_text())
     student = load_general_student(final / "model", seed)
     distiller = make_distiller(student, teacher.config, preset.tinybert)
@@ -264,12 +276,13 @@ def augmented_sst2(preset: Preset, sentences: list[str], teacher_name: str | Non
     out = augment(augmenter, sentences, a.N, a.p, a.seed)
     seconds = time.perf_counter() - t0
     rows = [[{"sentence": x.sentence, "changes": [list(c) for c in x.changes]} for x in per] for per in out]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps({"source": i, "augmented": r}) + "\n" for i, r in enumerate(rows)))
-    os.replace(tmp, path)
     info = {"seconds": seconds, "sentences": len(sentences), "augmented": sum(map(len, rows)),
             "p": a.p, "K": a.K, "N": a.N, "seed": a.seed}
-    meta.write_text(json.dumps(info))
+    if is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(json.dumps({"source": i, "augmented": r}) + "\n" for i, r in enumerate(rows)))
+        os.replace(tmp, path)
+        meta.write_text(json.dumps(info))
     log(f"augmented {len(sentences):,} sentences into {info['augmented']:,} new ones in {seconds:.0f} s")
     return rows, {**info, "path": str(path), "cached": False}

@@ -166,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{info['accuracy_after']:.4f} after, on {info['heldout_chunks']} held-out chunks; {info['path']}")
             return 0
         from kd_teach.pipeline import run_sst2
+        from kd_teach.runtime import is_main_process
 
-        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows, args.force)
+        log = print if is_main_process() else (lambda *_: None)  # `accelerate launch`: one process speaks
+        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows, args.force, log)
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from kd_teach.models import count_parameters, model_inputs, size_on_disk_mb
-from kd_teach.runtime import default_device, flush_denormals
+from kd_teach.runtime import default_device, flush_denormals, is_main_process
 
 
 @torch.inference_mode()
@@ -114,11 +114,13 @@ def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
         out: the run folder; checkpoints were under ``out/checkpoints/<name>-<preset>-seed<seed>``.
     """
     model_dir = out / "models" / name
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    stage.model.save_pretrained(model_dir)
+    main = is_main_process()                        # in a multi-GPU run, one process writes
+    if main:
+        shutil.rmtree(model_dir, ignore_errors=True)
+        stage.model.save_pretrained(model_dir)
     metrics = evaluate(stage.model, data.dev_loader(preset.eval_batch_size), data.tokenizer,
-                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir)
-    shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
+                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir if main else None)
+    if main:
+        shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
     return {"name": name, **metrics, "train_seconds": stage.seconds, "seed": seed, "preset": preset.name,
             "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}

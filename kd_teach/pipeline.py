@@ -21,6 +21,7 @@ from kd_teach.evaluate import evaluate, finish_row
 from kd_teach.models import build_student, distilbert_classifier, init_distilbert_student, load_tokenizer
 from kd_teach.pipeline_tinybert import TINYBERT_ROWS, tinybert_rows
 from kd_teach.presets import Preset
+from kd_teach.runtime import is_main_process
 from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
 from kd_teach.report import load_results, markdown_table, plot_results, upsert_rows
 from kd_teach.stages import (StageResult, teacher_logits, train_baseline, train_hinton_kd, train_on_labels,
@@ -78,7 +79,8 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
         if name == "distilbert":
             pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
                                      f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
-            pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
+            if is_main_process():
+                pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
             pre_seconds = pre.seconds
             curves["distilbert-pretraining"] = pre.train.history
             extra.update(pretrain_steps=pre.train.steps, pretrain_seconds=pre.seconds,
@@ -97,7 +99,7 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
         row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
                    task="logit KD" if s.task_kd else "hard labels", epochs=s.task_epochs,
                    mlm_teacher_seconds=info["train_seconds"])
-        if name == "distilbert":
+        if name == "distilbert" and is_main_process():
             shutil.rmtree(out / "checkpoints" / f"distilbert-pretraining-{preset.name}-seed{seed}", ignore_errors=True)
         new_rows.append(row)
         curves[name] = stage.train.history
@@ -147,7 +149,6 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
 
     teacher, info = finetuned_teacher(preset, data, teacher_name)
-    info["key"] = Path(info["path"]).parent.name                       # teachers/<key>/model
     log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({info['path']})")
     if not force:
         done = stored_rows(out / "results.json", preset, seed, info["key"]) & set(rows)
@@ -192,6 +193,8 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int = 0, teacher_name: s
         new_rows += more_rows
         curves.update(more_curves)
 
+    if not is_main_process():  # the other processes of a multi-GPU run computed the same rows; one writes them
+        return {"task": "sst2", "rows": new_rows}
     table = upsert_rows(out / "results.json", new_rows, task="sst2")
     (out / "results.md").write_text(markdown_table(table["rows"]) + "\n")
     plot_results(table["rows"], out / "results.png")

@@ -5,6 +5,12 @@ the terms); the loop does the rest: AdamW with linear warm-up and decay, gradien
 accumulation, gradient clipping, device placement and mixed precision through accelerate, a
 tqdm progress bar, evaluation at the end of every epoch, and atomic checkpoints it resumes
 from after an interruption.
+
+Launched on several processes (``accelerate launch --num_processes N``, one per GPU), it is
+data-parallel: every process draws the same batch order and trains on every N-th batch
+(accelerate shards the loader), the gradients are averaged across processes before each step
+(:func:`kd_teach.runtime.average_gradients`), and only the main process writes checkpoints.
+A step then sees N batches, so N processes take 1/N of the steps.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from kd_teach.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from kd_teach.data import set_loader_epoch
-from kd_teach.runtime import fast_matmuls, flush_denormals, seed_everything
+from kd_teach.runtime import average_gradients, fast_matmuls, flush_denormals, seed_everything
 
 LossFn = Callable[[torch.nn.Module, dict], "torch.Tensor | tuple[torch.Tensor, dict]"]
 
@@ -116,6 +122,11 @@ def train(
     Raises:
         ValueError: if the loader is empty, ``config.epochs`` < 1 or ``grad_accum_steps`` < 1.
     """
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    parallel = accelerator.num_processes > 1
+    epoch_loader = loader                           # set_loader_epoch re-seeds its sampler every epoch
+    if parallel:                                    # each process: every N-th batch of the same order
+        loader = accelerator.prepare_data_loader(loader)
     n_batches, accum = len(loader), config.grad_accum_steps
     if n_batches == 0 or config.epochs < 1:
         raise ValueError(f"nothing to train: {n_batches} batches per epoch, epochs={config.epochs}")
@@ -125,12 +136,15 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     seed_everything(config.seed)
 
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     # fused: one kernel for the whole update; on 2 CPU cores 10 ms a step instead of 71 for an
     # 11M-parameter student, whose forward and backward take about 150 ms (same arithmetic)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # Device placement and autocast, but no DistributedDataParallel wrapper (evaluation_mode): the stages'
+    # losses call into the model's parts, which a wrapper would hide; gradients are averaged by hand.
+    # The scheduler is not prepared: accelerate would step it once per process.
+    model = accelerator.prepare_model(model, evaluation_mode=True)
+    optimizer = accelerator.prepare_optimizer(optimizer)
 
     ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
     result = TrainResult(steps=0, seconds=0.0)
@@ -144,20 +158,21 @@ def train(
         tqdm.write(f"{config.desc}: resuming at step {result.steps} of {total_steps} from {ckpt_path}")
 
     def save(rng: dict | None = None) -> None:
-        if ckpt_path is not None:
+        if ckpt_path is not None and accelerator.is_main_process:
             atomic_save({"model": accelerator.unwrap_model(model).state_dict(),
                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                          "result": result.to_dict(), "rng": rng or rng_state()}, ckpt_path)
 
     step_rng = None  # the RNGs as the last completed step left them (dropout draws come after)
 
-    progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False)
+    quiet = {} if accelerator.is_main_process else {"disable": True}  # several processes: one bar
+    progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False, **quiet)
     start = time.perf_counter() - result.seconds
     try:
         with flush_denormals(), fast_matmuls(), stop_at_step_boundaries() as requested:  # see kd_teach.runtime
             while result.steps < total_steps:
                 epoch, skip = divmod(result.steps, steps_per_epoch)
-                set_loader_epoch(loader, epoch)
+                set_loader_epoch(epoch_loader, epoch)
                 model.train()
                 for i, batch in enumerate(loader):
                     if i < skip * accum:  # batches this epoch already trained on before the interruption
@@ -166,7 +181,10 @@ def train(
                     group = min(accum, n_batches - first)       # batches in this optimiser step
                     if i == first:
                         step_rng, loss_sum, term_sums = rng_state(), 0.0, {}
-                    out = loss_fn(model, _to_device(batch, accelerator.device))
+                    # autocast here, not only in model.forward (which accelerate wraps): the stages' losses
+                    # also call into the model's parts (TinyBERT's student, DistilBERT's encoder)
+                    with accelerator.autocast():
+                        out = loss_fn(model, _to_device(batch, accelerator.device))
                     loss, terms = out if isinstance(out, tuple) else (out, {})
                     accelerator.backward(loss / group)          # the step's gradient: mean over its batches
                     loss_sum += loss.item() / group
@@ -174,6 +192,8 @@ def train(
                         term_sums[k] = term_sums.get(k, 0.0) + float(v) / group
                     if i + 1 < first + group:                   # accumulate until the step's last batch
                         continue
+                    if parallel:
+                        average_gradients(model)
                     if config.max_grad_norm:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()

@@ -1,6 +1,7 @@
 """The shared loop: it learns, checkpoints atomically, and an interrupted run resumes to the same weights."""
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 
 from kd_teach.models import build_student
 from kd_teach.presets import StudentSize
@@ -157,3 +158,23 @@ def test_a_signal_mid_step_stops_after_that_step_and_resumes_exactly(tiny, tmp_p
     assert [e["loss"] for e in resumed.history] == pytest.approx([e["loss"] for e in reference.history], abs=1e-5)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_mixed_precision_reaches_parts_of_the_model_the_loss_calls_directly(tiny):
+    """accelerate wraps only ``model.forward`` in autocast; TinyBERT's and DistilBERT's losses call the
+    model's parts (``model.bert``, a student inside a distiller), which must run in bf16 too."""
+    model, loader = tiny()
+    seen = []
+    model.bert.encoder.layer[0].output.dense.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+
+    def through_a_part(m, batch):                  # as the TinyBERT losses do: not through m.forward
+        hidden = m.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        return hidden.float().pow(2).mean()
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one mixed-precision mode per process
+    try:
+        train(model, loader, through_a_part, TrainConfig(epochs=1, lr=1e-3, mixed_precision="bf16", desc="t"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32 (autocast, not casting)
