@@ -33,7 +33,7 @@ import torch
 from IPython.display import Markdown, display
 
 from kd_teach.pipeline import expand_rows, run_sst2
-from kd_teach.presets import get_preset, planned_steps, preset_for_hardware
+from kd_teach.presets import SST2_TRAIN_ROWS, get_preset, planned_steps, preset_for_hardware
 from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_curves, plot_results
 
 # %% [markdown]
@@ -44,12 +44,14 @@ from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_
 # | preset | teacher | data | meant for |
 # |---|---|---|---|
 # | `gpu-full` | BERT-base | all 67,349 SST-2 sentences; the papers' epochs, learning rates, 20 augmented sentences per example; bf16 | a GPU: hours |
-# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 32,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about two hours for every row |
+# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 32,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about 1.5 hours for every row (94 minutes measured, the teacher cached) |
 # | `smoke` | all-MiniLM-L6-v2 | 2,000 sentences, tiny students | the test suite: minutes, numbers that mean little |
 #
 # `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
 # `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the
-# next cell.
+# next cell. A notebook is one process, so one GPU; on several, run the same experiment from a
+# terminal, one process per GPU, data-parallel (README, "Full runs: every row"):
+# `accelerate launch --num_processes 4 -m kd_teach.cli run sst2 --rows all --preset gpu-full`.
 
 # %% tags=["parameters"]
 PRESET = preset_for_hardware()  # or "smoke", "cpu", "gpu-full"
@@ -69,7 +71,8 @@ print(f"preset {preset.name} on {device}; teacher {preset.teacher or 'all-MiniLM
 
 # %%
 plan = planned_steps(preset)
-assert plan["baseline"] == -(-min(preset.train_size or 67_349, 67_349) // preset.batch_size) * preset.student_epochs
+labelled = min(preset.train_size or SST2_TRAIN_ROWS, SST2_TRAIN_ROWS)
+assert plan["baseline"] == -(-labelled // preset.batch_size) * preset.student_epochs   # ceil(sentences / batch) x epochs
 Markdown("| stage | optimiser steps |\n|---|---:|\n" + "\n".join(f"| {k} | {v:,} |" for k, v in plan.items()))
 
 # %% [markdown]
