@@ -31,8 +31,7 @@ from kd_teach.models import build_student, load_teacher, load_tokenizer, model_i
 from kd_teach.presets import get_preset
 from kd_teach.stages import hinton_loss_fn, teacher_logits
 from kd_teach.teacher_outputs import teacher_targets, with_row_index
-from kd_teach.tinybert import (cached_intermediate_loss_fn, check_compatible, intermediate_loss_fn,
-                               make_distiller)
+from kd_teach.tinybert import check_compatible, intermediate_loss_fn, make_distiller
 from kd_teach.train import TrainConfig, train
 
 
@@ -75,7 +74,7 @@ def tinybert_step1(preset, teacher, data, config) -> dict:
     _, r = timed(lambda: train(students[0], loader, intermediate_loss_fn(teacher, g, s.attn_on), config))
     targets, p = timed(lambda: teacher_targets(teacher, data.train, data.tokenizer, g, preset.eval_batch_size))
     loader = make_loader(with_row_index(data.train), data.tokenizer, preset.batch_size, shuffle=True, seed=0)
-    _, c = timed(lambda: train(students[1], loader, cached_intermediate_loss_fn(targets, g, s.attn_on), config))
+    _, c = timed(lambda: train(students[1], loader, intermediate_loss_fn(None, g, s.attn_on, targets), config))
     return {"recomputed": r, "cached": c, "pass": p, "gap": weight_gap(*students), "epochs": s.step1_epochs}
 
 

@@ -21,7 +21,6 @@ to another length in another batch).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch

@@ -120,27 +120,24 @@ def intermediate_loss(s: LayerOutputs, t: LayerOutputs, g: Sequence[int], W: Pro
     return loss, {"L_embd": float(l_embd.detach()), "L_hidn": float(l_hidn.detach()), "L_attn": float(l_attn.detach())}
 
 
-def intermediate_loss_fn(teacher: nn.Module, g: list[int], attn_on: str = "scores"):
+def intermediate_loss_fn(teacher: nn.Module | None, g: list[int], attn_on: str = "scores",
+                         targets: TeacherTargets | None = None):
     """The ``loss_fn(distiller, batch)`` of general distillation and task step 1: the frozen teacher's
-    layers g(1..M) and the student's layers 1..M on the batch, then :func:`intermediate_loss`."""
-    M = len(g) - 1
+    layers g(1..M) and the student's layers 1..M on the batch, then :func:`intermediate_loss`.
 
-    def loss_fn(model: TinyBertDistiller, batch: dict):
-        with torch.no_grad():
-            t = layer_outputs(teacher, batch, g[1:])                       # teacher layers g(1..M)
-        s = layer_outputs(model.student, batch, range(1, M + 1))            # student layers 1..M
-        return intermediate_loss(s, t, g, model.projections, batch["attention_mask"], attn_on)
-    return loss_fn
-
-
-def cached_intermediate_loss_fn(targets: TeacherTargets, g: list[int], attn_on: str = "scores"):
-    """As :func:`intermediate_loss_fn`, the teacher's side read from ``targets`` (computed once) instead of
-    recomputed; the batch carries each row's ``row_index`` (:func:`kd_teach.teacher_outputs.with_row_index`)."""
+    With ``targets`` (:func:`kd_teach.teacher_outputs.teacher_targets`, computed once) the
+    teacher's side is read from them instead of recomputed; the batch then carries each row's
+    ``row_index`` (:func:`kd_teach.teacher_outputs.with_row_index`) and ``teacher`` may be None.
+    """
     M = len(g) - 1
 
     def loss_fn(model: TinyBertDistiller, batch: dict):
         ids = batch["input_ids"]                                            # (B, L)
-        t = targets.batch(batch[ROW_INDEX].tolist(), ids.shape[1], ids.device)  # teacher layers g(0..M), padded to L
+        if targets is not None:                                             # teacher layers g(0..M), padded to L
+            t = targets.batch(batch[ROW_INDEX].tolist(), ids.shape[1], ids.device)
+        else:
+            with torch.no_grad():
+                t = layer_outputs(teacher, batch, g[1:])                   # teacher layers g(1..M)
         s = layer_outputs(model.student, batch, range(1, M + 1))            # student layers 1..M
         return intermediate_loss(s, t, g, model.projections, batch["attention_mask"], attn_on)
     return loss_fn
@@ -224,9 +221,8 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
     targets = teacher_targets(teacher, train_set, tokenizer, g, 2 * batch_size) if settings.cache_teacher_outputs \
         else None
     if targets is not None:                                                 # the teacher ran once, here
-        train_set, loss_fn = with_row_index(train_set), cached_intermediate_loss_fn(targets, g, settings.attn_on)
-    else:                                                                   # the teacher runs in every step
-        loss_fn = intermediate_loss_fn(teacher, g, settings.attn_on)
+        train_set = with_row_index(train_set)
+    loss_fn = intermediate_loss_fn(teacher, g, settings.attn_on, targets)   # else: the teacher in every step
     loader = make_loader(train_set, tokenizer, batch_size, shuffle=True, seed=seed)
     config = _config(settings.step1_epochs, settings.step1_lr, seed, "TinyBERT task distillation, step 1 "
                      "(intermediate layers)", mixed_precision)
