@@ -105,6 +105,11 @@ def tokenize(ds: Dataset | DatasetDict, tokenizer: PreTrainedTokenizerBase, max_
     return ds.map(encode, batched=True, remove_columns=["sentence"]).rename_column("label", "labels")
 
 
+def token_lengths(ds: Dataset) -> list[int]:
+    """Tokens in each row of a tokenised data set (the length of its ``input_ids``), in row order."""
+    return [len(ids) for ids in ds.with_format(None)["input_ids"]]
+
+
 def make_loader(
     ds: Dataset,
     tokenizer: PreTrainedTokenizerBase,
@@ -126,7 +131,7 @@ def make_loader(
     loader_rng = torch.Generator().manual_seed(seed)
     if not shuffle:
         return DataLoader(ds, batch_size=batch_size, collate_fn=collator, generator=loader_rng)
-    lengths = [len(ids) for ids in ds.with_format(None)["input_ids"]]
+    lengths = token_lengths(ds)
     sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(seed))
     loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collator, generator=loader_rng)
     loader.kd_seed = seed  # read by set_loader_epoch

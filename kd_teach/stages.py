@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
 
-from kd_teach.data import SST2Data, make_loader
+from kd_teach.data import SST2Data, make_loader, token_lengths
 from kd_teach.evaluate import accuracy, predict_logits
 from kd_teach.losses.hinton import kd_loss, student_loss
 from kd_teach.models import model_inputs
@@ -100,7 +100,7 @@ def teacher_logits(teacher: torch.nn.Module, ds: Dataset, tokenizer: PreTrainedT
     to similar lengths (on SST-2 about 3x faster than in random order), then put back in
     order. Runs on the GPU when there is one. Returns (rows, classes), float32, on the CPU.
     """
-    lengths = torch.tensor([len(ids) for ids in ds.with_format(None)["input_ids"]])
+    lengths = torch.tensor(token_lengths(ds))
     order = torch.argsort(lengths, stable=True)                      # shortest first
     z_sorted = predict_logits(teacher, make_loader(ds.select(order.tolist()), tokenizer, batch_size))
     z = torch.empty_like(z_sorted)

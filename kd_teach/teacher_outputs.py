@@ -28,7 +28,7 @@ from datasets import Dataset
 from torch import Tensor
 
 from kd_teach.attention import LayerOutputs, layer_outputs
-from kd_teach.data import make_loader
+from kd_teach.data import make_loader, token_lengths
 from kd_teach.runtime import default_device
 
 ROW_INDEX = "row_index"  # the column that tells a batch which cached rows it holds
@@ -99,7 +99,7 @@ def teacher_targets(teacher: torch.nn.Module, train_set: Dataset, tokenizer, g: 
     Returns:
         :class:`TeacherTargets`, or None when they would take more than ``max_bytes``.
     """
-    lengths = [len(ids) for ids in train_set.with_format(None)["input_ids"]]
+    lengths = token_lengths(train_set)
     cfg = teacher.config
     need = bytes_needed(lengths, len(g) - 1, cfg.num_attention_heads, cfg.hidden_size)
     if max_bytes is None:
