@@ -63,6 +63,8 @@ def fill_mask_features(model: BertForMaskedLM, input_ids: Tensor, attention_mask
         them into logits.
     Raises:
         ValueError: for a model that is not a ``BertForMaskedLM``, or ``positions`` not of shape (batch,).
+    Source: BERT's masked LM (Devlin et al. 2019, Section 3.1); the last layer's attention for one
+    query row, Vaswani et al. 2017, Eq. 1.
     """
     if not isinstance(model, BertForMaskedLM):
         raise ValueError(f"model must be a BertForMaskedLM, got {type(model).__name__}")

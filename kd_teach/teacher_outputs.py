@@ -98,6 +98,9 @@ def teacher_targets(teacher: torch.nn.Module, train_set: Dataset, tokenizer, g: 
         max_bytes: the most memory to use; None: a quarter of the memory available now.
     Returns:
         :class:`TeacherTargets`, or None when they would take more than ``max_bytes``.
+    Raises:
+        ValueError: if a layer of ``g`` is not one of the teacher's (from :func:`layer_outputs`).
+    Source: the targets of L_embd, L_hidn and L_attn, TinyBERT, Jiao et al. 2020, Eqs. 7-9.
     """
     lengths = token_lengths(train_set)
     cfg = teacher.config
