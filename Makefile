@@ -20,11 +20,14 @@ STAMP      := $(VENV)/.kd-teach-installed
 setup: $(STAMP)
 
 # torch first, pinned: an unpinned torch pulled in by another package can be a multi-GB CUDA build.
+# pip byte-compiles on one core; compileall -j 0 does it on every core (the set-up: 120 s instead of 158 s on 2 cores).
+# It exits 1 on the few files that need a newer Python (torch's py312 tests), which pip also skips.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
+	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
 	touch $(STAMP)
 
 run: setup

@@ -93,8 +93,7 @@ def top_predictions(model: torch.nn.Module, tokenizer, sentence: str, k: int = 5
 def _config(lr: float, warmup_ratio: float, seed: int, desc: str, grad_accum: int = 1, max_grad_norm: float = 1.0,
             mixed_precision: str = "no", log_every: int = 10) -> TrainConfig:
     return TrainConfig(epochs=1, lr=lr, warmup_ratio=warmup_ratio, seed=seed, desc=desc, grad_accum_steps=grad_accum,
-                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, checkpoint_every=50,
-                       log_every=log_every)
+                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, log_every=log_every)
 
 
 def corpus_loader(corpus: Corpus, steps: int, batch_size: int, seed: int):

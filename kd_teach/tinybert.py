@@ -145,7 +145,7 @@ def intermediate_loss_fn(teacher: nn.Module | None, g: list[int], attn_on: str =
 
 def _config(epochs: int, lr: float, seed: int, desc: str, mixed_precision: str, log_every: int = 10) -> TrainConfig:
     return TrainConfig(epochs=epochs, lr=lr, seed=seed, warmup_ratio=0.1, desc=desc,
-                       mixed_precision=mixed_precision, checkpoint_every=50, log_every=log_every)
+                       mixed_precision=mixed_precision, log_every=log_every)
 
 
 @torch.no_grad()

@@ -98,6 +98,25 @@ def test_gradient_accumulation_equals_one_larger_batch(smoke_data, smoke_teacher
         torch.testing.assert_close(small[name], value, atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("minutes, saved_before_step_4", [(0.0, 3), (60.0, None)])
+def test_checkpoints_follow_the_wall_clock(tiny, tmp_path, minutes, saved_before_step_4):
+    """Mid-epoch checkpoints come every ``checkpoint_minutes``: after every step at 0, none within the
+    first epoch at an hour (the epoch's end still saves)."""
+    config = TrainConfig(epochs=1, lr=1e-3, checkpoint_minutes=minutes, desc="t")
+    ckpt, seen = tmp_path / "checkpoint.pt", {}
+
+    def loss_fn(m, batch):
+        seen["n"] = seen.get("n", 0) + 1
+        if seen["n"] == 4:  # before step 4: what is on disk?
+            seen["steps"] = torch.load(ckpt, weights_only=False)["result"]["steps"] if ckpt.is_file() else None
+        return hard_label_loss(m, batch)
+
+    model, loader = tiny()
+    train(model, loader, loss_fn, config, checkpoint_dir=tmp_path)
+    assert seen["steps"] == saved_before_step_4
+    assert torch.load(ckpt, weights_only=False)["result"]["steps"] == len(loader)  # the epoch's end
+
+
 def test_accumulated_run_resumes_mid_step(tiny, tmp_path):
     """Interrupted inside an optimiser step, the run redoes that step's batches from its start."""
     config = TrainConfig(epochs=1, lr=1e-3, grad_accum_steps=2, checkpoint_every=1, log_every=1, desc="t")
