@@ -64,8 +64,11 @@ def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
     recipe = {"format": _FORMAT, "name": name, "task": "sst2", "train_size": preset.train_size,
               "max_length": preset.max_length, "batch_size": preset.batch_size,
               "epochs": preset.teacher_epochs, "lr": preset.teacher_lr,
+              "freeze_embeddings": preset.teacher_freeze_embeddings,
               "warmup_ratio": preset.warmup_ratio, "seed": preset.teacher_seed,
-              "mixed_precision": preset.mixed_precision}
+              "mixed_precision": preset.mixed_precision,
+              "head": "seeded"}  # teachers cached before the head's init was seeded depended on what ran first
+
     slug = name.rstrip("/").split("/")[-1].lower()
     return recipe_key(f"{slug}-sst2-{preset.name}", recipe)
 
@@ -92,7 +95,7 @@ def finetuned_teacher(preset: Preset, data: SST2Data,
         return model.eval(), {**info, "path": str(final / "model"), "key": final.name, "cached": True}
 
     partial = final.with_name(final.name + ".partial")
-    stage = finetune_teacher(preset, load_teacher(name), data, checkpoint_dir=partial)
+    stage = finetune_teacher(preset, load_teacher(name, seed=preset.teacher_seed), data, checkpoint_dir=partial)
     info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
             "train_seconds": stage.train.seconds, "steps": stage.train.steps,
             "evals": stage.train.evals, "history": stage.train.history}

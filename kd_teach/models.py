@@ -85,7 +85,7 @@ def load_tokenizer(name: str | None = None) -> PreTrainedTokenizerBase:
 
 
 def load_teacher(
-    name: str | None = None, num_labels: int = 2, attn_implementation: str | None = None
+    name: str | None = None, num_labels: int = 2, attn_implementation: str | None = None, seed: int = 0
 ) -> PreTrainedModel:
     """A pretrained BERT encoder with a fresh classification head of ``num_labels`` classes.
 
@@ -94,15 +94,19 @@ def load_teacher(
         num_labels: classes of the task (2 for SST-2).
         attn_implementation: ``"eager"`` when attention matrices will be read
             (``output_attentions=True`` returns nothing with ``sdpa`` in transformers 5).
+        seed: seeds the head's random initialisation, so the same call gives the same model
+            whatever ran before it (the global random state is left as it was).
     Returns:
         ``AutoModelForSequenceClassification`` (a ``BertForSequenceClassification``).
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    return AutoModelForSequenceClassification.from_pretrained(
-        resolve_teacher(name), num_labels=num_labels, **kwargs
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_teacher(name), num_labels=num_labels, **kwargs
+        )
 
 
 def load_encoder(name: str | None = None) -> PreTrainedModel:

@@ -124,6 +124,7 @@ class Preset:
     eval_batch_size: int = 64
     teacher_epochs: int = 1
     teacher_lr: float = 5e-5
+    teacher_freeze_embeddings: bool = False  # keep the pretrained word embeddings fixed while fine-tuning
     student: StudentSize = field(default_factory=StudentSize)
     student_epochs: int = 3
     kd_epochs: int | None = None      # epochs of the KD student over labelled + transfer set (None: student_epochs)
@@ -164,6 +165,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "cpu": Preset(
         name="cpu", train_size=16_000, transfer_size=32_000, batch_size=32, teacher_epochs=1, teacher_lr=1e-4,
+        # The teacher's word embeddings (11.7M of its 22.7M parameters) stay as pretrained: a fine-tuning step
+        # took 0.30 s instead of 0.39 s on 2 cores (no gradient or AdamW update for a 30,522 x 384 matrix)
+        teacher_freeze_embeddings=True,
         student=StudentSize(layers=4, hidden=256, heads=4, ffn=1024),
         # Compute-matched students: the baseline takes 3 epochs over the 16,000 labelled sentences, the KD student
         # 1 epoch over them plus the 32,000 transfer sentences: 1,500 optimiser steps each. (The KD student's former

@@ -56,3 +56,15 @@ def test_hub_teacher_offline_fails_fast_in_one_line(monkeypatch):
     message = str(err.value)
     assert "\n" not in message and "packaged all-MiniLM-L6-v2" in message
     hub.hub_reachable.cache_clear()
+
+
+def test_teacher_head_init_depends_only_on_the_seed():
+    """The new classifier head comes from ``seed``, not from whatever drew random numbers before, and the
+    global random state is left as it was (a cached teacher must be reproducible from its recipe)."""
+    first = load_teacher(seed=3).classifier.weight
+    torch.rand(1000)                                   # something else draws first
+    state = torch.get_rng_state()
+    again = load_teacher(seed=3).classifier.weight
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
+    assert not torch.equal(load_teacher(seed=4).classifier.weight, first)
