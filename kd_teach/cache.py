@@ -64,7 +64,6 @@ def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
     recipe = {"format": _FORMAT, "name": name, "task": "sst2", "train_size": preset.train_size,
               "max_length": preset.max_length, "batch_size": preset.batch_size,
               "epochs": preset.teacher_epochs, "lr": preset.teacher_lr,
-              "freeze_embeddings": preset.teacher_freeze_embeddings,
               "warmup_ratio": preset.warmup_ratio, "seed": preset.teacher_seed,
               "mixed_precision": preset.mixed_precision,
               "head": "seeded"}  # teachers cached before the head's init was seeded depended on what ran first

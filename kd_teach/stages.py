@@ -72,18 +72,12 @@ def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
                      checkpoint_dir: str | Path | None = None) -> StageResult:
     """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy).
 
-    Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``, and
-    ``teacher_freeze_embeddings``: the word embeddings then stay as pretrained). A
+    Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``). A
     pretrained-only teacher is no use for task distillation: its classifier head is random
     (the DESIGN notes' "chance-level students").
     """
-    word_embeddings = teacher.get_input_embeddings().weight
-    word_embeddings.requires_grad_(not preset.teacher_freeze_embeddings)
-    try:
-        return train_on_labels(preset, teacher, data, preset.teacher_epochs, preset.teacher_lr,
-                               preset.teacher_seed, checkpoint_dir, "teacher fine-tuning")
-    finally:
-        word_embeddings.requires_grad_(True)
+    return train_on_labels(preset, teacher, data, preset.teacher_epochs, preset.teacher_lr, preset.teacher_seed,
+                           checkpoint_dir, "teacher fine-tuning")
 
 
 def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, seed: int = 0,

@@ -70,7 +70,7 @@ def test_planned_steps_count_each_stage():
     from kd_teach.presets import get_preset, planned_steps
 
     cpu = planned_steps(get_preset("cpu"))
-    assert cpu["teacher fine-tuning"] == 500 and cpu["baseline"] == 1500 and cpu["hinton-kd"] == 1500  # 16k, 48k / 32
+    assert cpu["teacher fine-tuning"] == 500 and cpu["baseline"] == 1000 and cpu["hinton-kd"] == 1000  # 16k, 32k / 32
     assert cpu["tinybert-aug step 1 (at most)"] == 3 * cpu["tinybert step 1 (each of 2 rows)"]           # N = 2
     full = planned_steps(get_preset("gpu-full"))
     assert full["teacher fine-tuning"] == 3 * 2105 and full["MLM head for the teacher"] == 0            # BERT has its head
