@@ -44,7 +44,7 @@ from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_
 # | preset | teacher | data | meant for |
 # |---|---|---|---|
 # | `gpu-full` | BERT-base | all 67,349 SST-2 sentences; the papers' epochs, learning rates, 20 augmented sentences per example; bf16 | a GPU: hours |
-# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 32,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about 1.5 hours for every row (94 minutes measured, the teacher cached) |
+# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 16,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about 1.5 hours for every row (94 minutes measured with the earlier recipe of 32,000 unlabelled sentences, the teacher cached) |
 # | `smoke` | all-MiniLM-L6-v2 | 2,000 sentences, tiny students | the test suite: minutes, numbers that mean little |
 #
 # `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
