@@ -67,7 +67,6 @@ def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
               "warmup_ratio": preset.warmup_ratio, "seed": preset.teacher_seed,
               "mixed_precision": preset.mixed_precision,
               "head": "seeded"}  # teachers cached before the head's init was seeded depended on what ran first
-
     slug = name.rstrip("/").split("/")[-1].lower()
     return recipe_key(f"{slug}-sst2-{preset.name}", recipe)
 
@@ -148,8 +147,7 @@ def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str 
     if corpus is None:
         corpus = Corpus(load_tokenizer(name), preset.corpus_max_length, preset.corpus_heldout)
     partial = final.with_name(final.name + ".partial")
-    torch.manual_seed(preset.mlm_teacher.seed)  # the new head's initialisation
-    teacher = load_mlm_teacher(name)
+    teacher = load_mlm_teacher(name, seed=preset.mlm_teacher.seed)  # the new head's initialisation
     before = masked_token_accuracy(teacher, corpus)
     log(f"MLM teacher: held-out masked-token accuracy before training {before:.4f}")
     info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name, "accuracy_before": before,

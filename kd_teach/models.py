@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -84,6 +85,14 @@ def load_tokenizer(name: str | None = None) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(resolve_teacher(name))
 
 
+@contextmanager
+def _seeded(seed: int):
+    """Random draws inside come from ``seed`` (a new head's initialisation); the global state is restored after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def load_teacher(
     name: str | None = None, num_labels: int = 2, attn_implementation: str | None = None, seed: int = 0
 ) -> PreTrainedModel:
@@ -102,8 +111,7 @@ def load_teacher(
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with _seeded(seed):
         return AutoModelForSequenceClassification.from_pretrained(
             resolve_teacher(name), num_labels=num_labels, **kwargs
         )
@@ -177,13 +185,14 @@ def model_inputs(model: torch.nn.Module, batch: dict) -> dict:
 
 # --- The MLM teacher and DistilBERT's student -------------------------------------------------
 
-def load_mlm_teacher(name: str | None = None) -> BertForMaskedLM:
+def load_mlm_teacher(name: str | None = None, seed: int = 0) -> BertForMaskedLM:
     """A BERT encoder with a masked-language-model head (the teacher of DistilBERT's L_ce, L_mlm).
 
     ``bert-base-uncased`` comes with its pretrained head. The packaged all-MiniLM-L6-v2 has
     none: its head (a dense layer, LayerNorm and a decoder tied to the input embeddings) is
     freshly initialised here and must be trained first (:func:`kd_teach.cache.mlm_teacher`,
-    ``kd-teach prepare-teacher mlm``).
+    ``kd-teach prepare-teacher mlm``). ``seed`` seeds that initialisation (the global random
+    state is left as it was).
 
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
@@ -193,7 +202,8 @@ def load_mlm_teacher(name: str | None = None) -> BertForMaskedLM:
     path, verbosity = resolve_teacher(name), hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the missing head is expected; say it once, ourselves
     try:
-        model = AutoModelForMaskedLM.from_pretrained(path)
+        with _seeded(seed):
+            model = AutoModelForMaskedLM.from_pretrained(path)
     finally:
         hf_logging.set_verbosity(verbosity)
     return model

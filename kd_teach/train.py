@@ -110,7 +110,7 @@ def train(
     """Train ``model`` in place on ``loader`` with ``loss_fn``; resume from ``checkpoint_dir``.
 
     Args:
-        model: the module being trained; all its parameters that require gradients are optimised (a stage with extra
+        model: the module being trained; all its parameters are optimised (a stage with extra
             learnable pieces, such as a projection, wraps them in one module with the student).
         loader: training batches (micro-batches when ``config.grad_accum_steps`` > 1: the
             gradients of that many consecutive batches make one optimiser step, the last
@@ -144,8 +144,7 @@ def train(
 
     # fused: one kernel for the whole update; on 2 CPU cores 10 ms a step instead of 71 for an
     # 11M-parameter student, whose forward and backward take about 150 ms (same arithmetic)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     # Device placement and autocast, but no DistributedDataParallel wrapper (evaluation_mode): the stages'
     # losses call into the model's parts, which a wrapper would hide; gradients are averaged by hand.
@@ -206,7 +205,7 @@ def train(
                     if parallel:
                         average_gradients(model)
                     if config.max_grad_norm:
-                        accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)

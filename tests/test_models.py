@@ -6,7 +6,7 @@ import torch
 
 from kd_teach import hub
 from kd_teach.hub import OfflineAssetError
-from kd_teach.models import build_student, count_parameters, load_teacher, resolve_teacher
+from kd_teach.models import build_student, count_parameters, load_mlm_teacher, load_teacher, resolve_teacher
 from kd_teach.presets import StudentSize
 
 
@@ -58,13 +58,16 @@ def test_hub_teacher_offline_fails_fast_in_one_line(monkeypatch):
     hub.hub_reachable.cache_clear()
 
 
-def test_teacher_head_init_depends_only_on_the_seed():
-    """The new classifier head comes from ``seed``, not from whatever drew random numbers before, and the
-    global random state is left as it was (a cached teacher must be reproducible from its recipe)."""
-    first = load_teacher(seed=3).classifier.weight
+@pytest.mark.parametrize("load, head", [(load_teacher, lambda m: m.classifier.weight),
+                                        (load_mlm_teacher, lambda m: m.cls.predictions.transform.dense.weight)],
+                         ids=["classifier", "mlm"])
+def test_teacher_head_init_depends_only_on_the_seed(load, head):
+    """A new head comes from ``seed``, not from whatever drew random numbers before, and the global
+    random state is left as it was (a cached teacher must be reproducible from its recipe)."""
+    first = head(load(seed=3))
     torch.rand(1000)                                   # something else draws first
     state = torch.get_rng_state()
-    again = load_teacher(seed=3).classifier.weight
+    again = head(load(seed=3))
     assert torch.equal(torch.get_rng_state(), state)
     torch.testing.assert_close(again, first, atol=0, rtol=0)
-    assert not torch.equal(load_teacher(seed=4).classifier.weight, first)
+    assert not torch.equal(head(load(seed=4)), first)

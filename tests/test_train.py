@@ -197,4 +197,3 @@ def test_mixed_precision_reaches_parts_of_the_model_the_loss_calls_directly(tiny
         AcceleratorState._reset_state(reset_partial_state=True)
     assert seen and set(seen) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32 (autocast, not casting)
-
