@@ -156,7 +156,7 @@ def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str 
             "train_seconds": 0.0, "history": []}
     if preset.mlm_teacher.steps > 0:
         stage = train_mlm_teacher(preset.mlm_teacher, teacher, corpus, partial, preset.mixed_precision)
-        info.update(train_seconds=stage.train.seconds, history=stage.train.history,
+        info.update(train_seconds=stage.train.seconds, history=stage.train.history, evals=stage.train.evals,
                     accuracy_after=stage.train.evals[-1]["masked_accuracy"])
     else:
         info["accuracy_after"] = before

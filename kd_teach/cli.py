@@ -1,6 +1,6 @@
 """``kd-teach``: the course's command line.
 
-    kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N]
+    kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N | --seeds 0,1,2]
                       [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME] [--force]
     kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
     kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
@@ -17,6 +17,16 @@ from kd_teach.hub import OfflineAssetError
 from kd_teach.presets import PRESETS
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    return seeds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kd-teach", description="Knowledge distillation of BERT, taught.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,14 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher", default=None,
                      help="hub id or local folder (default: the preset's; packaged all-MiniLM-L6-v2 on cpu/smoke)")
     run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the students")
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="seed of the students (default 0)")
+    seeds.add_argument("--seeds", type=_seed_list, default=None, metavar="N,N,...",
+                       help="train every student row once per seed (the teacher once) and report mean ± sd, e.g. 0,1,2")
     run.add_argument("--general-student", default=None, metavar="NAME",
                      help="TinyBERT rows: start task distillation from this general TinyBERT (hub id or folder, e.g. "
                           "huawei-noah/TinyBERT_General_4L_312D) instead of the course's own general distillation")
     run.add_argument("--rows", default="spine",
                      help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
-                          "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug and the ablations "
-                          "tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
+                          "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug, tinybert-same-steps "
+                          "and the ablations tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
                           "other rows already in results.json are kept")
     run.add_argument("--force", action="store_true",
                      help="recompute rows results.json already holds for this preset and seed (default: skip them)")
@@ -43,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     prep.add_argument("--preset", choices=sorted(PRESETS), default=None,
                       help="scale of the preparation (default: $KD_TEACH_PRESET or cpu)")
     prep.add_argument("--teacher", default=None, help="hub id or local folder (default: the preset's)")
+    prep.add_argument("--record", default=None, metavar="FILE",
+                      help="also write the recipe, the learning curve and the top-5 guesses to FILE (JSON), "
+                           "e.g. results/cpu/mlm_teacher.json")
     quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it")
     quiz.add_argument("--topic", default=None, metavar="SLUG", help="a syllabus slug, e.g. temperature (default: all topics)")
     quiz.add_argument("--chapter", default=None, metavar="NAME", help="a chapter, e.g. 02_hinton_kd or hinton_kd (default: all)")
@@ -124,6 +140,29 @@ def _quiz(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_mlm_teacher(path: str, preset, info: dict, probes: dict) -> None:
+    """``prepare-teacher mlm --record FILE``: what was trained, how, how well, where and when, as JSON."""
+    import json
+    from dataclasses import asdict
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from kd_teach.report import machine_info
+
+    record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
+              "command": f"kd-teach prepare-teacher mlm --preset {preset.name}", "teacher": info["teacher"],
+              "recipe": {**asdict(preset.mlm_teacher), "chunk_tokens": preset.corpus_max_length,
+                         "heldout_paragraphs": preset.corpus_heldout},
+              "train_seconds": info["train_seconds"], "heldout_chunks": info["heldout_chunks"],
+              "accuracy_before": info["accuracy_before"], "accuracy_after": info["accuracy_after"],
+              "curve": [{"step": e["step"], "masked_accuracy": e["masked_accuracy"]} for e in info.get("evals") or
+                        [{"step": info["steps"], "masked_accuracy": info["accuracy_after"]}]],
+              "top5": {s: [[t, round(p, 4)] for t, p in top] for s, top in probes.items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    print(f"recorded in {path}")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # a `kill` saves a checkpoint too, as Ctrl-C does
 
@@ -160,16 +199,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prepare-teacher":
             from kd_teach.cache import mlm_teacher
 
-            _, info = mlm_teacher(preset, teacher_name=args.teacher)
+            from kd_teach.models import load_tokenizer
+            from kd_teach.pretrain import PROBE_SENTENCES, top_predictions
+
+            teacher, info = mlm_teacher(preset, teacher_name=args.teacher)
             done = "cached" if info["cached"] else f"trained {info['steps']} steps in {info['train_seconds']:.0f} s"
+            curve = [e for e in info.get("evals", []) if "masked_accuracy" in e]
+            if len(curve) > 1:
+                print("held-out masked-token accuracy by step: " +
+                      ", ".join(f"{e['step']}: {e['masked_accuracy']:.3f}" for e in curve))
+            tokenizer = load_tokenizer(args.teacher or preset.teacher)
+            probes = {}
+            for sentence in PROBE_SENTENCES:
+                probes[sentence] = top_predictions(teacher, tokenizer, sentence, k=5)[0]
+                print(f"{sentence}  ->  " + ", ".join(f"{t} {p:.2f}" for t, p in probes[sentence]))
             print(f"MLM teacher ({done}): held-out masked-token accuracy {info['accuracy_before']:.4f} before, "
                   f"{info['accuracy_after']:.4f} after, on {info['heldout_chunks']} held-out chunks; {info['path']}")
+            if args.record:
+                _record_mlm_teacher(args.record, preset, info, probes)
             return 0
         from kd_teach.pipeline import run_sst2
         from kd_teach.runtime import is_main_process
 
         log = print if is_main_process() else (lambda *_: None)  # `accelerate launch`: one process speaks
-        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seed, args.teacher, rows, args.force, log)
+        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seeds or args.seed, args.teacher, rows,
+                 args.force, log)
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2

@@ -105,7 +105,8 @@ def evaluate(
 
 
 def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
-    """Save a trained student under ``out/models/<name>``, measure it, drop its checkpoints, return its row.
+    """Save a trained student under ``out/models/<name>`` (``<name>-seed<N>`` for seeds other than 0), measure
+    it, drop its checkpoints, return its row.
 
     Args:
         stage: a :class:`kd_teach.stages.StageResult` (the model and its training record).
@@ -113,7 +114,7 @@ def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
         preset: gives the evaluation batch size, latency repeats and the preset's name.
         out: the run folder; checkpoints were under ``out/checkpoints/<name>-<preset>-seed<seed>``.
     """
-    model_dir = out / "models" / name
+    model_dir = out / "models" / (name if seed == 0 else f"{name}-seed{seed}")
     main = is_main_process()                        # in a multi-GPU run, one process writes
     if main:
         shutil.rmtree(model_dir, ignore_errors=True)

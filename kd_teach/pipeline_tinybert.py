@@ -5,6 +5,9 @@
   labels unused).
 - ``tinybert-aug``: the same on those sentences plus their augmentations (:mod:`kd_teach.augment`);
   ``tinybert`` is its "no augmentation" ablation.
+- ``tinybert-same-steps``: ``tinybert`` trained for as many optimiser steps as ``tinybert-aug``
+  (the labelled sentences repeated to the augmented set's size), so that what ``tinybert-aug``
+  gains over it is augmentation's, not more training's.
 - ``tinybert-no-gd``: no general distillation (a random student of the same shape), then
   both task steps on the labelled sentences.
 - ``tinybert-no-step1``: general distillation, then step 2 only.
@@ -26,7 +29,7 @@ from kd_teach.presets import Preset
 from kd_teach.stages import StageResult, teacher_logits
 from kd_teach.tinybert import make_distiller, task_distillation_step1, task_distillation_step2
 
-TINYBERT_ROWS = ("tinybert", "tinybert-aug", "tinybert-no-gd", "tinybert-no-step1")
+TINYBERT_ROWS = ("tinybert", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd", "tinybert-no-step1")
 
 
 def task_set(preset: Preset, data: SST2Data) -> tuple[Dataset, list[str]]:
@@ -74,22 +77,24 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
     if s.general_student is None and any(r in rows for r in ("tinybert", "tinybert-aug", "tinybert-no-step1")):
         load_encoder(teacher_name or preset.teacher)  # fail fast offline, before any training
     sets = {"labelled": (task_set(preset, data)[0], {})}
-    if "tinybert-aug" in rows:
+    if "tinybert-aug" in rows or "tinybert-same-steps" in rows:
         sets["augmented"] = augmented_train_set(preset, data, teacher_name, log)
+        n, n_aug = len(sets["labelled"][0]), len(sets["augmented"][0])
+        sets["repeated"] = (sets["labelled"][0].select([i % n for i in range(n_aug)]), {})  # as many rows, no new ones
     z_t = {}  # the teacher's logits over each training set, computed once
     new_rows, curves = [], {}
     for name in (r for r in TINYBERT_ROWS if r in rows):
-        which = "augmented" if name == "tinybert-aug" else "labelled"
+        which = {"tinybert-aug": "augmented", "tinybert-same-steps": "repeated"}.get(name, "labelled")
         train_set, aug_info = sets[which]
         if which not in z_t:
             z_t[which] = teacher_logits(teacher, train_set, data.tokenizer, preset.eval_batch_size)
         distiller, extra = _start(name, preset, teacher, seed, teacher_name, log)
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
-        step1_seconds = 0.0
+        step1_seconds, step1_steps = 0.0, 0
         if name != "tinybert-no-step1":
             step1 = task_distillation_step1(s, teacher, distiller, train_set, data.tokenizer, preset.batch_size, seed,
                                             ckpt / "step1", preset.mixed_precision)
-            step1_seconds = step1.seconds
+            step1_seconds, step1_steps = step1.seconds, step1.train.steps
             curves[f"{name}-step1"] = step1.train.history
             log(f"{name}: step 1 (intermediate layers) {step1.train.steps} steps in {step1.seconds:.0f} s")
         step2 = task_distillation_step2(s, teacher, distiller.student, data, train_set, preset.batch_size,
@@ -99,7 +104,8 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
         # training time: general distillation (once, cached, shared by three rows) + augmentation + both steps
         total = extra.get("general_seconds", 0.0) + (aug_info.get("seconds") or 0.0) + step1_seconds + step2.seconds
         row = finish_row(name, StageResult(step2.model, step2.train, total), data, preset, out, seed)
-        row.update(extra, step1_seconds=step1_seconds, step2_seconds=step2.seconds, train_sentences=len(train_set),
+        row.update(extra, step1_seconds=step1_seconds, step2_seconds=step2.seconds, step1_steps=step1_steps,
+                   step2_steps=step2.train.steps, train_sentences=len(train_set),
                    mapping=s.mapping if isinstance(s.mapping, str) else list(s.mapping),
                    student_layers=s.student.layers, student_hidden=s.student.hidden,
                    augmented_sentences=aug_info.get("augmented", 0), augment_seconds=aug_info.get("seconds"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 
 from kd_teach.corpus import Corpus
@@ -27,6 +28,10 @@ from kd_teach.runtime import default_device
 from kd_teach.temperature import softmax_with_temperature
 from kd_teach.stages import StageResult
 from kd_teach.train import TrainConfig, train
+
+# Ordinary sentences whose blanks any fluent reader fills: a quick look at what an MLM teacher learnt.
+PROBE_SENTENCES = ("the movie was [MASK] and far too long .", "he drank a cup of [MASK] .",
+                   "she opened the [MASK] and walked into the garden .", "the capital of france is [MASK] .")
 
 # Held-out accuracy: 15% of the tokens, chosen uniformly (no rare-token smoothing), all replaced
 # by [MASK] (no random or kept tokens): the model must fill in real blanks, the usual measure.
@@ -91,26 +96,53 @@ def top_predictions(model: torch.nn.Module, tokenizer, sentence: str, k: int = 5
 
 
 def _config(lr: float, warmup_ratio: float, seed: int, desc: str, grad_accum: int = 1, max_grad_norm: float = 1.0,
-            mixed_precision: str = "no", log_every: int = 10) -> TrainConfig:
+            mixed_precision: str = "no", log_every: int = 10, eval_every: int | None = None) -> TrainConfig:
     return TrainConfig(epochs=1, lr=lr, warmup_ratio=warmup_ratio, seed=seed, desc=desc, grad_accum_steps=grad_accum,
-                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, log_every=log_every)
+                       max_grad_norm=max_grad_norm, mixed_precision=mixed_precision, log_every=log_every,
+                       eval_every=eval_every)
 
 
 def corpus_loader(corpus: Corpus, steps: int, batch_size: int, seed: int):
-    """Length-grouped batches of a seeded sample of ``steps * batch_size`` chunks (one pass)."""
-    n = min(steps * batch_size, len(corpus.train))
-    sample = corpus.train.shuffle(seed=seed).select(range(n))
+    """Length-grouped batches of a seeded sample of ``steps * batch_size`` chunks, as one epoch.
+
+    When that is more chunks than the corpus holds, the corpus is taken several times, each
+    time in a new seeded order (every chunk once before any twice); dynamic masking gives the
+    repeats new blanks.
+    """
+    n, size = steps * batch_size, len(corpus.train)
+    if n <= size:
+        sample = corpus.train.shuffle(seed=seed).select(range(n))
+    else:
+        rng = np.random.default_rng(seed)
+        order = np.concatenate([rng.permutation(size) for _ in range(-(-n // size))])[:n]
+        sample = corpus.train.select(order.tolist())
     return make_loader(sample, corpus.tokenizer, batch_size, shuffle=True, seed=seed)
+
+
+def mlm_param_groups(model: torch.nn.Module, settings: MLMTeacherSettings) -> list[dict]:
+    """Two optimiser groups: the MLM head's own parameters at ``settings.head_lr``, the rest at ``settings.lr``.
+
+    The head's own parameters are ``cls.predictions.transform.*`` (dense, LayerNorm) and the output
+    bias; its decoder matrix is tied to the word embeddings, so it belongs to the encoder.
+    """
+    head, encoder = [], []
+    for name, p in model.named_parameters():  # tied weights are listed once
+        (head if name.startswith("cls.") else encoder).append(p)
+    head_lr = settings.lr if settings.head_lr is None else settings.head_lr
+    return [{"params": head, "lr": head_lr}, {"params": encoder, "lr": settings.lr}]
 
 
 def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, corpus: Corpus,
                       checkpoint_dir=None, mixed_precision: str = "no") -> StageResult:
     """Train a ``BertForMaskedLM`` (encoder and head) on the corpus with L_mlm, for ``settings.steps`` steps.
 
-    Masks are BERT's (``settings.smoothing`` = 0: positions chosen uniformly). Evaluated once
-    at the end with :func:`masked_token_accuracy` (``evals[-1]["masked_accuracy"]``).
+    Masks are BERT's 80/10/10 at ``settings.mask_prob`` (``settings.smoothing`` = 0: positions
+    chosen uniformly); the head and the encoder learn at their own rates (:func:`mlm_param_groups`).
+    Evaluated with :func:`masked_token_accuracy` every ``settings.eval_every`` steps, if set,
+    and at the end (``evals[-1]["masked_accuracy"]``).
     """
-    masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, smoothing=settings.smoothing)
+    masker = DynamicMasker.from_tokenizer(corpus.tokenizer, corpus.counts, MaskingConfig(mask_prob=settings.mask_prob),
+                                          smoothing=settings.smoothing)
 
     def loss_fn(model, batch):
         ids, labels = masker(batch["input_ids"], batch["attention_mask"])      # new masks every batch
@@ -119,12 +151,12 @@ def train_mlm_teacher(settings: MLMTeacherSettings, teacher: torch.nn.Module, co
         return L_mlm(logits, labels[chosen])
 
     config = _config(settings.lr, settings.warmup_ratio, settings.seed, "MLM teacher",
-                     mixed_precision=mixed_precision)
+                     mixed_precision=mixed_precision, eval_every=settings.eval_every)
     loader = corpus_loader(corpus, settings.steps, settings.batch_size, settings.seed)
     t0 = time.perf_counter()
     result = train(teacher, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
-                   checkpoint_dir)
-    return StageResult(teacher, result, time.perf_counter() - t0)
+                   checkpoint_dir, param_groups=mlm_param_groups(teacher, settings))
+    return StageResult.since(teacher, result, t0)
 
 
 def triple_loss_fn(settings: DistilBertSettings, teacher: torch.nn.Module, masker: DynamicMasker):
@@ -178,4 +210,4 @@ def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, s
     t0 = time.perf_counter()
     result = train(student, loader, loss_fn, config, lambda m: {"masked_accuracy": masked_token_accuracy(m, corpus)},
                    checkpoint_dir, on_log)
-    return StageResult(student, result, time.perf_counter() - t0)
+    return StageResult.since(student, result, t0)

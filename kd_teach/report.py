@@ -1,14 +1,17 @@
 """The results table: one JSON file that every chapter adds rows to, shown as Markdown and a plot.
 
-``DIR/results.json`` is ``{"rows": [{"name", "accuracy", "params", "size_mb", "latency_ms_b1",
-"latency_ms_b32", "speedup", "train_seconds", ...}], "machine": {...}}``. Rows are replaced
-by name, so re-running a chapter updates its rows and keeps the others.
+``DIR/results.json`` is ``{"rows": [{"name", "seed", "accuracy", "params", "size_mb", "latency_ms_b1",
+"latency_ms_b32", "speedup", "train_seconds", ...}], "machine": {...}}``. A row is replaced by
+name and seed, so re-running a chapter updates its rows and keeps the others, and a run over
+several seeds (``kd-teach run sst2 --seeds 0,1,2``) keeps one row per seed:
+:func:`seed_summary` and :func:`seed_table` give their mean and standard deviation.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 
 import torch
@@ -24,6 +27,20 @@ COLUMNS = [  # (key, header, format)
     ("speedup", "speed-up", "{:.1f}x"),
     ("train_seconds", "train (s)", "{:.0f}"),
 ]
+
+
+def reference_results(name: str) -> Path:
+    """``results/<name>/`` of the course's repository: reference runs committed as data (e.g. ``"cpu"``,
+    ``"cpu-labels"``), which the README and the notebooks quote.
+
+    Raises:
+        FileNotFoundError: when the package is not run from a checkout of the course (``pip install -e .``).
+    """
+    folder = Path(__file__).resolve().parents[1] / "results" / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no reference results at {folder}: they live in the course's repository "
+                                "(git clone it and `pip install -e .`, or `make setup`)")
+    return folder
 
 
 def machine_info() -> dict:
@@ -50,12 +67,17 @@ def with_teacher_ratios(rows: list[dict]) -> list[dict]:
              "speedup_b1": teacher["latency_ms_b1"] / r["latency_ms_b1"]} for r in rows]
 
 
+def row_key(row: dict) -> tuple[str, int | None]:
+    """What identifies a row in a results table: its name and its seed."""
+    return row["name"], row.get("seed")
+
+
 def upsert_rows(path: str | os.PathLike, new_rows: list[dict], **meta) -> dict:
-    """Replace rows of the same name in place (or append), recompute ratios, write atomically; return it."""
+    """Replace rows of the same name and seed in place (or append), recompute ratios, write atomically; return it."""
     path = Path(path)
     table = load_results(path)
-    fresh = {r["name"]: r for r in new_rows}
-    rows = [fresh.pop(r["name"], r) for r in table["rows"]] + [r for r in new_rows if r["name"] in fresh]
+    fresh = {row_key(r): r for r in new_rows}
+    rows = [fresh.pop(row_key(r), r) for r in table["rows"]] + [r for r in new_rows if row_key(r) in fresh]
     table.update(meta, rows=with_teacher_ratios(rows), machine=machine_info())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -80,6 +102,73 @@ def markdown_table(rows: list[dict]) -> str:
                 cells.append(fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def seed_summary(rows: list[dict], key: str = "accuracy") -> list[dict]:
+    """One entry per row name, in table order: ``key`` for every seed, their mean and sample sd.
+
+    Returns:
+        ``[{"name", "seeds", "values", "mean", "sd", "n"}]``; ``sd`` is the sample standard
+        deviation (n - 1 in the denominator), 0.0 for a single seed.
+    """
+    by_name: dict[str, list[dict]] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r)
+    out = []
+    for name, group in by_name.items():
+        group = sorted(group, key=lambda r: r.get("seed") or 0)
+        values = [r[key] for r in group]
+        out.append({"name": name, "seeds": [r.get("seed") for r in group], "values": values,
+                    "mean": statistics.fmean(values), "n": len(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0})
+    return out
+
+
+def seed_table(rows: list[dict]) -> str:
+    """Dev accuracy per seed and mean ± sd per row, as Markdown (the teacher is fine-tuned once: one seed)."""
+    summary = seed_summary(rows)
+    seeds = sorted({s for e in summary for s in e["seeds"] if s is not None})
+    lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
+             "|---|" + "---|" * len(seeds) + "---|"]
+    for e in summary:
+        per_seed = dict(zip(e["seeds"], e["values"]))
+        cells = [f"{per_seed[s]:.4f}" if s in per_seed else "" for s in seeds]
+        if e["name"] == "teacher":  # one teacher for every student seed
+            cells = [f"{e['values'][0]:.4f}"] * len(seeds)
+        lines.append(f"| {e['name']} | " + " | ".join(cells) + f" | {e['mean']:.4f} ± {e['sd']:.4f} |")
+    return "\n".join(lines)
+
+
+def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None):
+    """Dev accuracy against the number of labelled sentences: teacher, baseline and Hinton-KD (mean ± sd).
+
+    Args:
+        points: one dict per label budget, as in ``results/cpu-labels/kd_vs_labels.json``:
+            ``{"n", "teacher", "baseline": [per seed], "hinton-kd": [per seed]}``.
+        path: where to save a PNG, if given.
+    Returns:
+        The matplotlib figure.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    ns = [p["n"] for p in points]
+    for name, style in (("baseline", "o-"), ("hinton-kd", "s-")):
+        values = [p[name] for p in points]
+        sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
+        ax.errorbar(ns, [statistics.fmean(v) for v in values], yerr=sds, fmt=style, capsize=3, label=name)
+    ax.plot(ns, [p["teacher"] for p in points], "k--", label="teacher (fine-tuned on the same labels)")
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [f"{n:,}" for n in ns])
+    ax.set_xlabel("labelled SST-2 sentences (log scale)")
+    ax.set_ylabel("SST-2 dev accuracy")
+    ax.set_title("When does distillation pay? (mean ± sd over seeds)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 def plot_results(rows: list[dict], path: str | os.PathLike | None = None):

@@ -33,6 +33,12 @@ class StageResult:
     train: TrainResult
     seconds: float  # the whole stage, including work outside the loop (e.g. teacher logits)
 
+    @classmethod
+    def since(cls, model: torch.nn.Module, train: TrainResult, t0: float) -> "StageResult":
+        """The stage's wall time: this call's since ``t0`` (``time.perf_counter()``), plus what the
+        loop spent before a resume (an interrupted stage's first part is not lost from the count)."""
+        return cls(model, train, time.perf_counter() - t0 + train.resumed_seconds)
+
 
 def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     """L_student: cross-entropy of the model's logits (batch, classes) with ``batch["labels"]`` (batch,).
@@ -65,7 +71,7 @@ def train_on_labels(preset: Preset, model: torch.nn.Module, data: SST2Data, epoc
     loader = data.train_loader(preset.batch_size, seed=seed)
     t0 = time.perf_counter()
     result = train(model, loader, hard_label_loss, config, _dev_eval(data, preset), checkpoint_dir)
-    return StageResult(model, result, time.perf_counter() - t0)
+    return StageResult.since(model, result, t0)
 
 
 def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
@@ -160,4 +166,4 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
     config = _config(preset, epochs, lr or preset.student_lr, seed, desc or f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)
     result = train(student, loader, loss_fn, config, _dev_eval(data, preset), checkpoint_dir)
-    return StageResult(student, result, time.perf_counter() - t0)
+    return StageResult.since(student, result, t0)

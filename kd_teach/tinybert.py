@@ -195,7 +195,7 @@ def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distill
     t0 = time.perf_counter()
     result = train(distiller, loader, intermediate_loss_fn(teacher, g, settings.attn_on), config,
                    lambda m: heldout_intermediate_loss(m, teacher, g, heldout, settings.attn_on), checkpoint_dir, on_log)
-    return StageResult(distiller, result, time.perf_counter() - t0)
+    return StageResult.since(distiller, result, t0)
 
 
 def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, distiller: TinyBertDistiller,
@@ -227,7 +227,7 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
     config = _config(settings.step1_epochs, settings.step1_lr, seed, "TinyBERT task distillation, step 1 "
                      "(intermediate layers)", mixed_precision)
     result = train(distiller, loader, loss_fn, config, None, checkpoint_dir, on_log)
-    return StageResult(distiller, result, time.perf_counter() - t0)
+    return StageResult.since(distiller, result, t0)
 
 
 def task_distillation_step2(settings: TinyBertSettings, teacher: nn.Module, student: nn.Module, data: SST2Data,
@@ -255,4 +255,4 @@ def task_distillation_step2(settings: TinyBertSettings, teacher: nn.Module, stud
                      "(prediction layer)", mixed_precision)
     result = train(student, loader, loss_fn, config, lambda m: {"dev_accuracy": accuracy(m, dev)}, checkpoint_dir,
                    on_log)
-    return StageResult(student, result, time.perf_counter() - t0)
+    return StageResult.since(student, result, t0)

@@ -78,6 +78,8 @@ class TrainConfig:
     checkpoint_minutes: float = 2.0
     checkpoint_every: int | None = None
     log_every: int = 10           # optimiser steps between entries of the loss history
+    eval_every: int | None = None  # also evaluate every this many optimiser steps (a learning curve), not only
+                                   #   at each epoch's end
     desc: str = "train"
 
 
@@ -89,6 +91,7 @@ class TrainResult:
     seconds: float                                   # wall-clock training time, resumed parts included
     history: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "lr", <terms>}
     evals: list[dict] = field(default_factory=list)    # {"epoch", "step", <metrics>} per epoch
+    resumed_seconds: float = 0.0                       # of ``seconds``, spent before the last resume
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +109,7 @@ def train(
     eval_fn: Callable[[torch.nn.Module], dict] | None = None,
     checkpoint_dir: str | Path | None = None,
     on_log: Callable[[dict], None] | None = None,
+    param_groups: list[dict] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``loader`` with ``loss_fn``; resume from ``checkpoint_dir``.
 
@@ -118,11 +122,15 @@ def train(
             gives the same order per (seed, epoch), so a resumed run sees the same batches.
         loss_fn: ``loss_fn(model, batch)`` -> scalar loss, or (loss, dict of floats to log).
         config: :class:`TrainConfig`.
-        eval_fn: ``eval_fn(model)`` -> dict of metrics, called after every epoch.
+        eval_fn: ``eval_fn(model)`` -> dict of metrics, called after every epoch (and every
+            ``config.eval_every`` steps when set).
         checkpoint_dir: where ``checkpoint.pt`` is written every ``config.checkpoint_minutes`` (or
             ``checkpoint_every`` steps), at each epoch's end and on Ctrl-C or kill; if it exists,
             training resumes from it.
         on_log: called with each new history entry (e.g. to redraw live loss curves).
+        param_groups: optimiser parameter groups, e.g. ``[{"params": head, "lr": 1e-3}, {"params": rest}]``
+            for a new head that learns faster than a pretrained encoder; a group without ``lr``
+            takes ``config.lr``. Default: every parameter of ``model`` at ``config.lr``.
     Returns:
         :class:`TrainResult`. The checkpoint is kept; the caller saves the final model.
     Raises:
@@ -144,7 +152,8 @@ def train(
 
     # fused: one kernel for the whole update; on 2 CPU cores 10 ms a step instead of 71 for an
     # 11M-parameter student, whose forward and backward take about 150 ms (same arithmetic)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    optimizer = torch.optim.AdamW(param_groups or model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=True)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     # Device placement and autocast, but no DistributedDataParallel wrapper (evaluation_mode): the stages'
     # losses call into the model's parts, which a wrapper would hide; gradients are averaged by hand.
@@ -160,6 +169,7 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         result = TrainResult(**state["result"])
+        result.resumed_seconds = result.seconds
         set_rng_state(state["rng"])
         tqdm.write(f"{config.desc}: resuming at step {result.steps} of {total_steps} from {ckpt_path}")
 
@@ -219,6 +229,11 @@ def train(
                         if on_log is not None:
                             on_log(entry)
                         progress.set_postfix(loss=f"{entry['loss']:.4f}")
+                    if (eval_fn is not None and config.eval_every and result.steps % config.eval_every == 0
+                            and result.steps % steps_per_epoch):  # an epoch's end is evaluated below
+                        metrics = eval_fn(accelerator.unwrap_model(model))
+                        result.evals.append({"epoch": epoch, "step": result.steps, **metrics})
+                        model.train()
                     if (result.steps % config.checkpoint_every == 0 if config.checkpoint_every
                             else time.perf_counter() - last_save >= 60 * config.checkpoint_minutes):
                         save()

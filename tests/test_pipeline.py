@@ -75,16 +75,50 @@ def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
     from kd_teach.presets import get_preset
     from kd_teach.report import upsert_rows
 
+    from kd_teach.pipeline import preset_key
+
     smoke, path = get_preset("smoke"), tmp_path / "results.json"
     row = {"accuracy": 0.8, "params": 1, "size_mb": 1.0, "latency_ms_b1": 1.0, "latency_ms_b32": 1.0,
-           "train_seconds": 1.0, "preset": "smoke"}
+           "train_seconds": 1.0, "preset": "smoke", "recipe": preset_key(smoke)}
     upsert_rows(path, [{**row, "name": "teacher", "seed": 0, "teacher_key": "sst2-abc"},
                        {**row, "name": "baseline", "seed": 0}, {**row, "name": "hinton-kd", "seed": 1}])
     assert stored_rows(path, smoke, 0, "sst2-abc") == {"baseline"}
     assert stored_rows(path, smoke, 1, "sst2-abc") == {"hinton-kd"}
     assert stored_rows(path, get_preset("cpu"), 0, "sst2-abc") == set()
+    assert stored_rows(path, replace(smoke, student_lr=1e-3), 0, "sst2-abc") == set()  # another recipe: recompute
     assert stored_rows(path, smoke, 0, "sst2-other") == set()     # another teacher: recompute everything
     assert stored_rows(tmp_path / "missing.json", smoke, 0, "sst2-abc") == set()
+
+
+def test_a_table_written_with_another_teacher_is_set_aside_not_mixed(tmp_path):
+    from kd_teach.pipeline import set_aside_other_teachers_table
+    from kd_teach.report import upsert_rows
+
+    path, row = tmp_path / "results.json", {"accuracy": 0.8, "latency_ms_b1": 1.0, "latency_ms_b32": 1.0}
+    upsert_rows(path, [{**row, "name": "teacher", "seed": 0, "teacher_key": "sst2-abc"}])
+    set_aside_other_teachers_table(path, "sst2-abc", log=lambda *_: None)        # same teacher: untouched
+    assert path.is_file()
+    said = []
+    set_aside_other_teachers_table(path, "sst2-new", log=said.append)
+    assert not path.exists() and (tmp_path / "results.sst2-abc.json").is_file() and "sst2-abc" in said[0]
+
+
+@pytest.mark.slow
+def test_several_seeds_are_stored_per_seed_and_summarised(tmp_path, smoke_preset, smoke_teacher):
+    from kd_teach.pipeline import run_sst2
+
+    preset = tiny(smoke_preset, student_epochs=1)
+    table = run_sst2(preset, tmp_path, [0, 1], rows="baseline", log=lambda *_: None)
+    assert [(r["name"], r["seed"]) for r in table["rows"]] == [("teacher", 0), ("baseline", 0), ("baseline", 1)]
+    b0, b1 = table["rows"][1:]
+    assert b0["teacher_key"] == b1["teacher_key"] == table["rows"][0]["teacher_key"]
+    assert b0["steps"] == b1["steps"] == 63 and b0["train_size"] == 2000
+    assert (tmp_path / "models" / "baseline").is_dir() and (tmp_path / "models" / "baseline-seed1").is_dir()
+    md = (tmp_path / "results.md").read_text().splitlines()
+    assert md[0] == "| row | seed 0 | seed 1 | mean ± sd |" and md[3].startswith("| baseline |")
+    said = []
+    run_sst2(preset, tmp_path, [1], rows="baseline", log=said.append)             # stored: skipped
+    assert any("(seed 1), skipped: baseline" in line for line in said)
 
 
 def test_hub_teacher_offline_is_one_clear_line():
@@ -127,14 +161,20 @@ def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smo
     preset = tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1)))
     table = run_sst2(preset, tmp_path, rows="tinybert", log=lambda *_: None)
     rows = {r["name"]: r for r in table["rows"]}
-    assert set(rows) == {"teacher", "tinybert", "tinybert-aug", "tinybert-no-gd", "tinybert-no-step1"}
-    tb, aug, no_gd, no_step1 = (rows[n] for n in ("tinybert", "tinybert-aug", "tinybert-no-gd", "tinybert-no-step1"))
-    for row in (tb, aug, no_gd, no_step1):
+    assert set(rows) == {"teacher", "tinybert", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd",
+                         "tinybert-no-step1"}
+    tb, aug, same, no_gd, no_step1 = (rows[n] for n in ("tinybert", "tinybert-aug", "tinybert-same-steps",
+                                                         "tinybert-no-gd", "tinybert-no-step1"))
+    for row in (tb, aug, same, no_gd, no_step1):
         assert REQUIRED <= row.keys() and 0.0 <= row["accuracy"] <= 1.0
         assert row["params"] == tb["params"] < rows["teacher"]["params"] and row["mapping"] == "uniform"
     assert tb["general_steps"] == smoke_preset.tinybert.general_steps and "general_steps" not in no_gd
     assert no_step1["step1_seconds"] == 0.0 < tb["step1_seconds"]
     assert aug["train_sentences"] == tb["train_sentences"] + aug["augmented_sentences"] > tb["train_sentences"] == 200
+    # compute-matched: the labelled sentences repeated, as many steps as with augmentation
+    assert same["train_sentences"] == aug["train_sentences"] and same["augmented_sentences"] == 0
+    assert (same["step1_steps"], same["step2_steps"]) == (aug["step1_steps"], aug["step2_steps"]) > (tb["step1_steps"],
+                                                                                                   tb["step2_steps"])
     curves = json.loads((tmp_path / "curves.json").read_text())
     assert {"L_embd", "L_hidn", "L_attn"} <= curves["tinybert-step1"][-1].keys()
     assert "tinybert-no-step1-step1" not in curves and "tinybert-no-step1-step2" in curves

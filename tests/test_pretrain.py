@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
@@ -43,15 +42,21 @@ def test_pretraining_distillation_trains_the_student_only(smoke_preset, smoke_ml
         assert torch.equal(v, before_teacher[k]), k  # the teacher is frozen
 
 
-def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher):
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "kd_teach.cli", "prepare-teacher", "mlm", "--preset", "smoke"],
-                          capture_output=True, text=True, timeout=300)
+def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher, tmp_path):
+    from kd_teach.pretrain import PROBE_SENTENCES
+
+    record = tmp_path / "mlm_teacher.json"
+    done = subprocess.run([sys.executable, "-m", "kd_teach.cli", "prepare-teacher", "mlm", "--preset", "smoke",
+                           "--record", str(record)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "MLM teacher (cached)" in done.stdout and "before" in done.stdout and "after" in done.stdout
-    assert time.perf_counter() - t0 < 60  # imports and loading only: no training
+    assert "MLM teacher (cached)" in done.stdout and "before" in done.stdout and "after" in done.stdout  # no training
     info = json.loads((__import__("pathlib").Path(smoke_mlm_teacher[1]["path"]).parent / "teacher.json").read_text())
     assert f"{info['accuracy_after']:.4f}" in done.stdout
+    assert all(f"{sentence}  ->  " in done.stdout for sentence in PROBE_SENTENCES)  # its top-5 guesses, shown
+    saved = json.loads(record.read_text())
+    assert saved["accuracy_after"] == info["accuracy_after"] and saved["recipe"]["steps"] == info["steps"]
+    assert saved["curve"][-1]["masked_accuracy"] == info["accuracy_after"]
+    assert set(saved["top5"]) == set(PROBE_SENTENCES) and all(len(t) == 5 for t in saved["top5"].values())
 
 
 def test_top_predictions_are_soft_targets_at_T(smoke_mlm_teacher, tokenizer):

@@ -1,6 +1,8 @@
 """The results table: rows upserted by name, ratios against the teacher, Markdown rendering."""
 import json
 
+import pytest
+
 from kd_teach.report import markdown_table, upsert_rows
 
 
@@ -21,6 +23,26 @@ def test_upsert_replaces_by_name_and_keeps_other_rows(tmp_path):
     assert rows["baseline"]["accuracy"] == 0.81
     assert rows["hinton-kd"]["speedup"] == 4.0 and rows["teacher"]["speedup"] == 1.0
     assert abs(rows["hinton-kd"]["share_of_teacher"] - 0.85 / 0.9) < 1e-12
+
+
+def test_rows_of_several_seeds_are_kept_apart_and_summarised(tmp_path):
+    from kd_teach.report import seed_summary, seed_table
+
+    path = tmp_path / "results.json"
+    upsert_rows(path, [{**_row("teacher", 0.9, 8.0), "seed": 0}, {**_row("baseline", 0.70, 2.0), "seed": 0}])
+    upsert_rows(path, [{**_row("baseline", 0.74, 2.0), "seed": 1}, {**_row("hinton-kd", 0.80, 2.0), "seed": 1}])
+    table = upsert_rows(path, [{**_row("baseline", 0.72, 2.0), "seed": 0}])          # seed 0 re-measured in place
+    assert [(r["name"], r["seed"]) for r in table["rows"]] == [("teacher", 0), ("baseline", 0), ("baseline", 1),
+                                                                ("hinton-kd", 1)]
+    summary = {e["name"]: e for e in seed_summary(table["rows"])}
+    assert summary["baseline"]["values"] == [0.72, 0.74] and summary["baseline"]["n"] == 2
+    assert abs(summary["baseline"]["mean"] - 0.73) < 1e-12 and abs(summary["baseline"]["sd"] - 0.02 ** 0.5 / 10) < 1e-12
+    assert summary["hinton-kd"]["sd"] == 0.0                                            # one seed: no spread
+    md = seed_table(table["rows"]).splitlines()
+    assert md[0] == "| row | seed 0 | seed 1 | mean ± sd |"
+    assert md[2] == "| teacher | 0.9000 | 0.9000 | 0.9000 ± 0.0000 |"
+    assert md[3] == "| baseline | 0.7200 | 0.7400 | 0.7300 ± 0.0141 |"
+    assert md[4] == "| hinton-kd |  | 0.8000 | 0.8000 ± 0.0000 |"
 
 
 def test_markdown_table_formats_every_column(tmp_path):
@@ -70,7 +92,20 @@ def test_planned_steps_count_each_stage():
     from kd_teach.presets import get_preset, planned_steps
 
     cpu = planned_steps(get_preset("cpu"))
-    assert cpu["teacher fine-tuning"] == 500 and cpu["baseline"] == 1000 and cpu["hinton-kd"] == 1000  # 16k, 32k / 32
-    assert cpu["tinybert-aug step 1 (at most)"] == 3 * cpu["tinybert step 1 (each of 2 rows)"]           # N = 2
+    assert cpu["teacher fine-tuning"] == 3 * 63 and cpu["baseline"] == 16 * 63 == cpu["hinton-kd"]  # compute-matched
+    assert cpu["tinybert step 1 (each of 2 rows)"] == 2 * 63                                            # 2,000 / 32, 2 epochs
+    assert cpu["tinybert-aug step 1 (at most; tinybert-same-steps as many)"] == 2 * 188                                              # N = 2: 6,000 / 32
     full = planned_steps(get_preset("gpu-full"))
     assert full["teacher fine-tuning"] == 3 * 2105 and full["MLM head for the teacher"] == 0            # BERT has its head
+
+
+def test_label_budgets_keep_the_students_compute_matched():
+    from kd_teach.presets import get_preset, label_budget, planned_steps
+
+    assert label_budget(2000) == get_preset("cpu")                      # the cpu preset is the 2,000-label point
+    for n in (500, 2000, 8000, 16000):
+        steps = planned_steps(label_budget(n))
+        assert steps["baseline"] == steps["hinton-kd"] and abs(steps["baseline"] - 1008) <= 8, (n, steps)
+    assert label_budget(500).teacher_epochs == 12 and label_budget(16000).teacher_epochs == 1
+    with pytest.raises(ValueError, match="exceed"):
+        label_budget(60000, steps=4000)

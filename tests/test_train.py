@@ -51,6 +51,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
     model, loader = tiny()  # a fresh process would start from scratch weights like these
     resumed = train(model, loader, hard_label_loss, config, checkpoint_dir=tmp_path)
     assert resumed.steps == reference.steps
+    # the time before the interruption still counts: a stage's wall time adds it (StageResult.since)
+    assert resumed.resumed_seconds == saved["result"]["seconds"] > 0 and resumed.seconds > resumed.resumed_seconds
     assert [e["loss"] for e in resumed.history] == pytest.approx([e["loss"] for e in reference.history], abs=1e-5)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, expected[name], atol=1e-5, rtol=1e-4, msg=name)
