@@ -162,21 +162,26 @@ for name in ours:
 # attention implementation).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (transformers' weight-loading progress bar)
 eager = AutoModel.from_pretrained(resolve_teacher(preset.teacher), attn_implementation="eager").eval()
+
+# %%
 with torch.no_grad():
     probs = eager(**batch, output_attentions=True).attentions                  # layers x (B, H, L, L)
     raw = layer_outputs(eager, batch, [1]).scores[1]                           # (B, H, L, L) pre-softmax
 gap = (scores_to_probs(raw, am) - probs[0]).abs().max().item()
-print(f"largest difference between softmax(our scores) and the model's probabilities: {gap:.1e}")
-assert gap < 1e-5
+assert gap < 1e-5                 # the size of the gap is rounding noise, and differs between CPUs: not printed
+print("softmax(our scores) equals the model's attention probabilities (largest difference below 1e-5)")
 print(f"scores of layer 1 range from {raw[pairs].min():.1f} to {raw[pairs].max():.1f}: negative scores are real")
 
 # %%
 shifted = s_out.scores[1] + 3.0                                                 # every row moved by +3
-print(f"L_attn on probabilities: {L_attn(scores_to_probs(shifted, am), scores_to_probs(s_out.scores[1], am), am, on='probs'):.2e}"
-      f"   on scores: {L_attn(shifted, s_out.scores[1], am):.2f}")
-assert L_attn(scores_to_probs(shifted, am), scores_to_probs(s_out.scores[1], am), am, on="probs") < 1e-10
-assert abs(L_attn(shifted, s_out.scores[1], am) - 9.0) < 1e-4                  # (3)^2: the scores see it
+on_probs = L_attn(scores_to_probs(shifted, am), scores_to_probs(s_out.scores[1], am), am, on="probs")
+on_scores = L_attn(shifted, s_out.scores[1], am)
+assert on_probs < 1e-10                    # zero up to rounding noise (whose size differs between CPUs)
+assert abs(on_scores - 9.0) < 1e-4                                              # (3)^2: the scores see it
+print(f"L_attn on probabilities: below 1e-10 (zero but for rounding)   on scores: {on_scores:.2f}")
 
 # %% [markdown]
 # ## 4. Teacher and student attention, side by side

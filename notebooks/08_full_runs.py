@@ -44,7 +44,7 @@ from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_
 # | preset | teacher | data | meant for |
 # |---|---|---|---|
 # | `gpu-full` | BERT-base | all 67,349 SST-2 sentences; the papers' epochs, learning rates, 20 augmented sentences per example; bf16 | a GPU: hours |
-# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 16,000 labelled + 16,000 unlabelled sentences; hundreds of distillation steps | 2 CPU cores: about 1.5 hours for every row (94 minutes measured with the earlier recipe of 32,000 unlabelled sentences, the teacher cached) |
+# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 2,000 labelled + 30,256 unlabelled sentences; hundreds to thousands of distillation steps | 2 CPU cores: the spine about 10 minutes per seed; every row about 1.5 hours per seed (measured with an earlier recipe), plus 30 minutes once for the MLM teacher |
 # | `smoke` | all-MiniLM-L6-v2 | 2,000 sentences, tiny students | the test suite: minutes, numbers that mean little |
 #
 # `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
@@ -165,8 +165,9 @@ Markdown(paper_comparison(table["rows"]))
 #   would be at any useful size.
 # - **Latency here is a CPU's,** per sentence on this machine; the papers timed other
 #   hardware. Ratios measured in the same run are what to compare.
-# - **One seed per row.** Differences of a point or less between two rows are within the
-#   spread between seeds (the README reports five seeds for the spine).
+# - **One seed per row.** Differences of a point or less between two rows can be within the
+#   spread between seeds: `run_sst2(..., seed=[0, 1, 2])` (or `kd-teach run sst2 --seeds 0,1,2`)
+#   trains every row once per seed and reports mean ± sd; the README's reference tables do.
 #
 # ## Check yourself
 
