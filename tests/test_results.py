@@ -1,0 +1,65 @@
+"""The committed reference results (``results/``) parse, hold what they claim, and agree with the README.
+
+They come from real runs at the ``cpu`` preset (``kd-teach run sst2 --preset cpu --seeds 0,1,2 --out
+results/cpu``; ``python benchmarks/kd_vs_labels.py``); what a learner reads quotes them.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from kd_teach.pipeline import expand_rows, preset_key
+from kd_teach.presets import get_preset, label_budget
+from kd_teach.report import seed_summary, seed_table
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = ROOT / "results" / "cpu" / "results.json"
+LABELS = ROOT / "results" / "cpu-labels"
+
+
+def cpu_rows() -> list[dict]:
+    return json.loads(CPU.read_text())["rows"]
+
+
+def test_every_reference_row_is_stamped_with_its_date_machine_recipe_and_teacher():
+    table = json.loads(CPU.read_text())
+    teacher = next(r for r in table["rows"] if r["name"] == "teacher")
+    for row in table["rows"]:
+        assert {"date", "machine", "recipe", "teacher_key", "train_seconds", "accuracy"} <= row.keys(), row["name"]
+        assert row["teacher_key"] == teacher["teacher_key"] and row["recipe"] in table["recipes"]
+        assert row["machine"]["torch"] and row["date"].startswith("20")
+    # the spine's rows were measured with the cpu preset exactly as it stands
+    spine = [r for r in table["rows"] if r["name"] in expand_rows("spine")]
+    assert {r["recipe"] for r in spine} == {preset_key(get_preset("cpu"))}
+
+
+def test_the_spine_has_three_seeds_and_distillation_pays_in_every_seed():
+    rows = [r for r in cpu_rows() if r["name"] in ("baseline", "hinton-kd")]
+    acc = {(r["name"], r["seed"]): r["accuracy"] for r in rows}
+    assert {s for _, s in acc} == {0, 1, 2}
+    summary = {e["name"]: e for e in seed_summary(rows)}
+    assert summary["hinton-kd"]["mean"] >= summary["baseline"]["mean"] + 0.02
+    assert all(acc["hinton-kd", s] > acc["baseline", s] for s in (0, 1, 2))
+    teacher = next(r for r in cpu_rows() if r["name"] == "teacher")
+    assert teacher["accuracy"] >= 0.80 and teacher["train_size"] == 2000
+
+
+def test_the_readme_quotes_the_committed_spine_table():
+    readme = (ROOT / "README.md").read_text()
+    spine = [r for r in cpu_rows() if r["name"] in expand_rows("spine")]
+    for line in seed_table(spine).splitlines()[2:]:
+        assert line in readme, f"README.md does not show the committed row: {line}"
+
+
+@pytest.mark.parametrize("n", [500, 2000, 8000, 16000])
+def test_the_label_curve_in_results_md_is_the_committed_runs(n):
+    table = (LABELS / "kd_vs_labels.md").read_text()
+    line = next((l for l in table.splitlines() if l.startswith(f"| {n:,} |")), None)
+    assert line is not None, f"results/cpu-labels/kd_vs_labels.md has no row for {n:,} labels"
+    folder = CPU.parent if label_budget(n) == get_preset("cpu") else LABELS / f"n{n}"
+    rows = json.loads((folder / "results.json").read_text())["rows"]
+    summary = {e["name"]: e for e in seed_summary(rows)}
+    for name in ("baseline", "hinton-kd"):
+        e = summary[name]
+        assert e["n"] == 3 and f"{e['mean']:.4f} ± {e['sd']:.4f}" in line
+    assert line in (ROOT / "benchmarks" / "RESULTS.md").read_text()
