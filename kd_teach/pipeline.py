@@ -25,7 +25,8 @@ from kd_teach.pipeline_tinybert import TINYBERT_ROWS, tinybert_rows
 from kd_teach.presets import Preset
 from kd_teach.runtime import is_main_process
 from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
-from kd_teach.report import load_results, machine_info, markdown_table, plot_results, seed_table, upsert_rows
+from kd_teach.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
+                             plot_results, seed_table, upsert_rows)
 from kd_teach.stages import teacher_logits, train_baseline, train_hinton_kd, train_on_labels, transfer_set
 
 ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS
@@ -273,6 +274,11 @@ def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset) -> dic
     text = markdown_table(rows)
     if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
         text = seed_table(rows) + "\n\nEvery row, every seed:\n\n" + text
+        names = {r["name"] for r in rows}
+        pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in names and b in names]
+        if pairs:
+            text = ("Headline comparisons (a difference is resolved at twice the seed spread, with every seed "
+                    "agreeing):\n\n" + comparison_table(rows, pairs) + "\n\n" + text)
     (out / "results.md").write_text(text + "\n")
     plot_results(rows, out / "results.png")
     old_curves = json.loads((out / "curves.json").read_text()) if (out / "curves.json").is_file() else {}
