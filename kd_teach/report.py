@@ -139,6 +139,24 @@ def seed_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def provenance(rows: list[dict]) -> str:
+    """One line on where ``rows`` were measured: preset, seeds, dates, CPU cores or GPU, torch.
+
+    Preset, seeds and dates are the student rows' (the teacher row is re-measured by every run).
+
+    E.g. ``"preset cpu, seeds 0, 1, 2; measured 2026-12-03 on 2 CPU cores, torch 2.13.0+cpu"``.
+    """
+    students = [r for r in rows if r["name"] != "teacher"] or rows
+    presets = sorted({r.get("preset", "?") for r in students})
+    seeds = sorted({r["seed"] for r in students if r.get("seed") is not None})
+    dates = sorted({r["date"][:10] for r in students if r.get("date")})
+    machines = {(m.get("cpus"), m.get("cuda"), m.get("torch")) for m in (r.get("machine", {}) for r in rows)}
+    where = "; ".join((f"{cuda} GPU" if cuda else f"{cpus} CPU cores") + f", torch {torch}"
+                      for cpus, cuda, torch in sorted(machines, key=str))
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "on an unknown date"
+    return f"preset {', '.join(presets)}, seeds {', '.join(map(str, seeds))}; measured {when} on {where}"
+
+
 # The chapters' headline comparisons, (a, b): what a row adds over its ablation or its reference.
 HEADLINE_COMPARISONS = [
     ("hinton-kd", "baseline"),                # Hinton KD with a transfer set vs hard labels alone

@@ -140,3 +140,16 @@ def test_compare_names_a_missing_row_or_seed():
         compare(_seeds("base", [0.7]), "tinybert", "base")
     with pytest.raises(ValueError, match="share no seed"):
         compare(_seeds("a", [0.7]) + [{"name": "b", "seed": 5, "accuracy": 0.6}], "a", "b")
+
+
+def test_provenance_names_preset_seeds_dates_and_machine():
+    from kd_teach.report import provenance
+
+    machine = {"cpus": 2, "cuda": None, "torch": "2.13.0+cpu"}
+    rows = [{"name": "teacher", "seed": 0, "preset": "cpu", "date": "2026-12-04T00:01:00+00:00", "machine": machine}] + [
+        {"name": "kd", "seed": s, "preset": "cpu", "date": "2026-12-03T10:00:00+00:00", "machine": machine} for s in (2, 0, 1)]
+    assert provenance(rows) == "preset cpu, seeds 0, 1, 2; measured 2026-12-03 on 2 CPU cores, torch 2.13.0+cpu"
+    rows[2]["date"] = "2026-12-05T10:00:00+00:00"
+    assert "measured 2026-12-03 to 2026-12-05 on" in provenance(rows)
+    gpu = [{**rows[1], "machine": {"cpus": 16, "cuda": "NVIDIA H200", "torch": "2.13.0"}}]
+    assert provenance(gpu) == "preset cpu, seeds 2; measured 2026-12-03 on NVIDIA H200 GPU, torch 2.13.0"
