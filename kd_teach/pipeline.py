@@ -273,7 +273,8 @@ def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset) -> dic
     rows = table["rows"]
     text = markdown_table(rows)
     if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
-        text = seed_table(rows) + "\n\nEvery row, every seed:\n\n" + text
+        in_order = sorted(rows, key=lambda r: ROWS.index(r["name"]) if r["name"] in ROWS else len(ROWS))
+        text = seed_table(in_order) + "\n\nEvery row, every seed:\n\n" + text
         names = {r["name"] for r in rows}
         pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in names and b in names]
         if pairs:

@@ -210,7 +210,8 @@ def comparison_table(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
         else:
             verdict = "inside the noise"
         per_seed = ", ".join(f"{100 * d:+.1f}" for d in c["diffs"])
-        lines.append(f"| `{a}` - `{b}` | {per_seed} | {100 * c['mean_diff']:+.1f} | {100 * c['spread']:.1f} | "
+        mean = f"{100 * c['mean_diff']:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")  # no signed zero
+        lines.append(f"| `{a}` - `{b}` | {per_seed} | {mean} | {100 * c['spread']:.1f} | "
                      f"{verdict} |")
     return "\n".join(lines)
 

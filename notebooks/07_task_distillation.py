@@ -47,7 +47,9 @@ from kd_teach.presets import get_preset
 # %% [markdown]
 # Under the test suite this runs at the `smoke` preset (1,000 sentences, one augmented copy
 # each, a 2-layer student of width 96: seconds per row, numbers that mean little).
-# `PRESET = "cpu"` (4,000 sentences, a 3-layer student of width 312) is what the README reports.
+# `PRESET = "cpu"` (all 2,000 labelled sentences of the `cpu` preset, two augmented copies tried
+# each, a 3-layer student of width 312: about 6 minutes for the five rows once the teachers
+# are cached) is what section 5's reference table was measured with.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
@@ -209,16 +211,53 @@ axes[3].legend(fontsize=8)
 fig
 
 # %% [markdown]
-# ## 5. Reading the rows
+# ## 5. The reference: every row over three seeds at the `cpu` preset
 #
-# The paper (Table 5, TinyBERT4 on SST-2, MNLI, MRPC and CoLA) found every ingredient
-# helps: without general distillation the average fell by about 2 points, without
-# task-specific distillation by about 6, without augmentation by about 4; task-specific
-# distillation matters more than general, the transformer-layer losses more than the
-# prediction loss alone, and augmentation most on small data sets. The README gives the rows
-# we measured at the `cpu` preset and what they do and do not show at our scale: a teacher of
-# 6 layers instead of 12, 7 MB of general text instead of 2.5 billion words, a few hundred
-# steps instead of days.
+# The rows above are this notebook's own run; under the test suite it is the `smoke` preset,
+# whose numbers are noise. The reference below was measured with
+# `kd-teach run sst2 --preset cpu --rows tinybert --seed N` for seeds 0, 1 and 2 and is
+# committed in `results/cpu/results.json`, next to the teacher, the baseline and the
+# Hinton-KD student of notebook 2. A difference counts as resolved only when every seed
+# agrees and its mean is at least twice the seed spread (`kd_teach.report.compare`).
+
+# %%
+from kd_teach.report import comparison_table, provenance, reference_results, seed_table
+
+reference = json.loads((reference_results("cpu") / "results.json").read_text())["rows"]
+chapter = [r for r in reference if r["name"] in ("teacher", "baseline", "hinton-kd") + names]
+assert {r["seed"] for r in chapter if r["name"] in names} == {0, 1, 2}
+print(provenance(chapter))
+display(Markdown(seed_table(chapter)))
+display(Markdown(comparison_table(chapter, [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
+                                            ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert")])))
+
+# %% [markdown]
+# ## 6. Reading the rows
+#
+# The paper (Table 5, TinyBERT4 on SST-2, MNLI, MRPC and CoLA) found every ingredient helps:
+# without general distillation the average fell by about 2 points, without task-specific
+# distillation by about 6, without augmentation by about 4. What the reference shows at our
+# scale (a 6-layer teacher, 7 MB of general text, 200 steps of general distillation, 2,000
+# task sentences, 126 steps per step):
+#
+# - **Both stages pay, clearly.** Without general distillation the student loses about 19
+#   points, without step 1 about 12, in every seed. The order is the paper's reversed: here a
+#   random student gets only 126 steps of step 1 on 2,000 sentences, far too little to learn
+#   from scratch what general distillation gave it; the paper's student without general
+#   distillation had 20 augmented copies of each task sentence and 10 or more epochs.
+# - **Augmentation is not resolved.** Against `tinybert-same-steps` (as many steps, the
+#   labelled sentences repeated instead of new ones) `tinybert-aug` is ahead in every seed, by
+#   about 2 points on average, but the rows' seed spread is about 3: inside the noise.
+# - **And more steps did not help.** Both 2.6x-longer rows end *below* `tinybert` (about 3 and
+#   5 points), in every seed. We have not found out why. One guess, not yet tested: the
+#   teacher was fine-tuned on these very 2,000 sentences, so what it says about them is close
+#   to their labels, and the longer a student copies it there, the more it learns the
+#   teacher's memory rather than its knowledge; new sentences (augmented ones) would suffer
+#   less, which fits `tinybert-aug` being ahead of `tinybert-same-steps`.
+# - **Against the spine.** `tinybert` is above the baseline (about 2.5 points) and well below
+#   `hinton-kd` (about 6.5): Hinton-KD learns from 30,256 unlabelled sentences the teacher
+#   labels, while task distillation here sees only the 2,000 labelled ones (and about 3,200
+#   augmented). That gap is about data, not about which losses are better.
 #
 # ## Check yourself
 

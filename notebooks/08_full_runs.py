@@ -50,7 +50,7 @@ from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_
 # `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
 # `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the
 # next cell. A notebook is one process, so one GPU; on several, run the same experiment from a
-# terminal, one process per GPU, data-parallel (README, "Full runs: every row"):
+# terminal, one process per GPU, data-parallel (`benchmarks/RESULTS.md`, "Every row"):
 # `accelerate launch --num_processes 4 -m kd_teach.cli run sst2 --rows all --preset gpu-full`.
 
 # %% tags=["parameters"]

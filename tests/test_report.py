@@ -131,6 +131,8 @@ def test_compare_resolves_only_a_consistent_difference_of_twice_the_spread():
     md = comparison_table(rows, [("kd", "base"), ("near", "kd")]).splitlines()
     assert md[2] == "| `kd` - `base` | +10.0, +8.0, +11.0 | +9.7 | 1.0 | `kd` ahead in every seed, by more than twice the spread |"
     assert md[3] == "| `near` - `kd` | -1.0, +3.0, -3.0 | -0.3 | 2.1 | inside the noise |"
+    tie = comparison_table(_seeds("a", [0.8, 0.7]) + _seeds("b", [0.7996, 0.7]), [("a", "b")]).splitlines()
+    assert tie[2] == "| `a` - `b` | +0.0, +0.0 | 0.0 | 7.1 | inside the noise |"    # no "+0.0" or "-0.0" mean
 
 
 def test_compare_names_a_missing_row_or_seed():

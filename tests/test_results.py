@@ -43,6 +43,16 @@ def test_the_spine_has_three_seeds_and_distillation_pays_in_every_seed():
     assert teacher["accuracy"] >= 0.80 and teacher["train_size"] == 2000
 
 
+def test_every_row_of_rows_all_has_three_seeds_and_the_readme_shows_them_all():
+    rows = cpu_rows()
+    summary = {e["name"]: e for e in seed_summary(rows)}
+    assert set(summary) == set(expand_rows("all"))
+    assert all(e["seeds"] == [0, 1, 2] for name, e in summary.items() if name != "teacher")
+    readme = (ROOT / "README.md").read_text()
+    for line in comparison_table(rows, HEADLINE_COMPARISONS).splitlines()[2:]:
+        assert line in readme, f"README.md does not show the committed comparison: {line}"
+
+
 def test_the_readme_quotes_the_committed_spine_table():
     readme = (ROOT / "README.md").read_text()
     spine = [r for r in cpu_rows() if r["name"] in expand_rows("spine")]
@@ -50,7 +60,7 @@ def test_the_readme_quotes_the_committed_spine_table():
         assert line in readme, f"README.md does not show the committed row: {line}"
 
 
-@pytest.mark.parametrize("chapter", ["tinybert"])
+@pytest.mark.parametrize("chapter", ["distilbert", "tinybert"])
 def test_the_readme_quotes_each_chapters_committed_table_and_comparisons(chapter):
     names = ("teacher", "baseline", "hinton-kd") + expand_rows(chapter)
     rows = [r for r in cpu_rows() if r["name"] in names]
