@@ -26,6 +26,7 @@ the word itself (the reference keeps any prediction but "##" pieces).
 """
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -322,7 +323,8 @@ def augment(augmenter: Augmenter, sentences: Sequence[str], N: int, p: float = 0
     from tqdm.auto import tqdm
 
     out: list[list[Augmented]] = []
-    bar = tqdm(total=len(sentences), desc="augmenting", disable=not progress, leave=False)
+    bar = tqdm(total=len(sentences), desc="augmenting", disable=not progress or bool(os.environ.get("TQDM_DISABLE")),
+               leave=False)  # tqdm.notebook ignores $TQDM_DISABLE
     for start in range(0, len(sentences), chunk):
         for wc in augmenter.candidates(sentences[start:start + chunk]):
             out.append(sample_augmentations(wc, N, p, random.Random(f"{seed}:{wc.sentence}")))

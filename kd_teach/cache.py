@@ -39,6 +39,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kd_teach").expanduser()
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as a user should read it: under the cache root it is written ``<cache>/...``, so that
+    logs and notebook outputs name what was cached, not where this machine keeps its cache."""
+    path = Path(path)
+    try:
+        return "<cache>/" + path.resolve().relative_to(cache_dir().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _publish(partial: Path, final: Path, info: dict, meta: str = "teacher.json") -> bool:
     """Finish a cache entry built in ``partial``: write ``info``, drop the checkpoint, rename to ``final``.
 

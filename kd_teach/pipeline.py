@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from kd_teach.cache import finetuned_teacher, mlm_teacher, recipe_key
+from kd_teach.cache import finetuned_teacher, mlm_teacher, recipe_key, shown
 from kd_teach.corpus import Corpus
 from kd_teach.data import SST2Data
 from kd_teach.evaluate import evaluate, finish_row
@@ -209,7 +209,7 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0,
         f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
 
     teacher, info = finetuned_teacher(preset, data, teacher_name)
-    log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({info['path']})")
+    log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({shown(info['path'])})")
     if is_main_process():
         set_aside_other_teachers_table(out / "results.json", info["key"], log)
     todo = {}

@@ -8,6 +8,7 @@ several seeds (``kd-teach run sst2 --seeds 0,1,2``) keeps one row per seed:
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
@@ -48,6 +49,16 @@ def machine_info() -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def run_label(preset_name: str) -> str:
+    """One line that labels what a notebook shows: the preset, today's date and this machine.
+
+    E.g. ``"preset cpu; run 2026-12-04 on 2 CPU cores, torch 2.13.0+cpu"``.
+    """
+    m = machine_info()
+    where = f"a {m['cuda']} GPU" if m["cuda"] else f"{m['cpus']} CPU cores"
+    return f"preset {preset_name}; run {datetime.date.today().isoformat()} on {where}, torch {m['torch']}"
 
 
 def load_results(path: str | os.PathLike) -> dict:

@@ -15,6 +15,7 @@ A step then sees N batches, so N processes take 1/N of the steps.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -185,7 +186,9 @@ def train(
 
     step_rng = None  # the RNGs as the last completed step left them (dropout draws come after)
 
-    quiet = {} if accelerator.is_main_process else {"disable": True}  # several processes: one bar
+    # several processes: one bar. tqdm.notebook ignores $TQDM_DISABLE, so it is honoured here (`make notebooks`
+    # sets it: no bars in stored outputs)
+    quiet = {} if accelerator.is_main_process and not os.environ.get("TQDM_DISABLE") else {"disable": True}
     progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False, **quiet)
     start = time.perf_counter() - result.seconds
     try:

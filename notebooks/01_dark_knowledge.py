@@ -35,6 +35,7 @@
 # %%
 # %matplotlib inline
 import math
+import os
 
 import torch
 
@@ -60,6 +61,7 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # to read. Later in this notebook we use a real teacher's logits.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 words = ["essay", "report", "homework", "novel", "bicycle"]
 logits = torch.tensor([6.0, 5.2, 4.5, 2.0, -1.0])  # illustrative, hand-made logits
 
@@ -82,7 +84,6 @@ for T in (0.5, 1.0, 2.0, 5.0):
 # It is 0 for a one-hot distribution and $\log 5 \approx 1.609$ for a uniform one over 5 words.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 explorer = TemperatureExplorer(logits, words, T=1.0, title="Illustrative logits:")
 explorer
 
@@ -91,6 +92,7 @@ explorer
 # slider does, and check that what it shows is what the package computes:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 explorer.slider.value = 5.0
 assert torch.allclose(explorer.probs, softmax_with_temperature(logits.double(), 5.0))
 high = explorer.entropy
@@ -121,6 +123,7 @@ ax.legend()
 fig
 
 # %%
+# NBVAL_CHECK_OUTPUT
 assert (entropies.diff() >= -1e-6).all(), "entropy should never decrease as T grows"
 one_hot = softmax_with_temperature(logits, 0.05)
 uniform = softmax_with_temperature(logits, 1000.0)
@@ -152,24 +155,31 @@ assert torch.allclose(uniform, torch.full((5,), 0.2), atol=1e-2)
 #
 # Here is a **real** teacher: the pretrained all-MiniLM-L6-v2 encoder (6 layers, hidden 384,
 # 22.7 M parameters, installed from PyPI) fine-tuned on the SST-2 sentiment task. Fine-tuning
-# happens once and is cached; in this notebook it runs at the small `smoke` size, so the
-# teacher is far from perfect, which makes its uncertainty easy to see.
+# happens once and is cached. `PRESET` sets its scale: `smoke` (the default, and what the
+# tests run: about 30 s to fine-tune once) or `cpu` (2,000 labelled sentences, about 70 s on two
+# cores; the stored outputs below). Either way the teacher is far from perfect, which makes its
+# uncertainty easy to see.
+
+# %% tags=["parameters"]
+PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.cache import finetuned_teacher
 from kd_teach.data import SST2Data
 from kd_teach.evaluate import predict_logits
 from kd_teach.models import load_tokenizer
 from kd_teach.presets import get_preset
 
-preset = get_preset("smoke")
+from kd_teach.report import run_label
+
+preset = get_preset(PRESET)
+print(run_label(preset.name))   # what every output below was made with
 data = SST2Data(load_tokenizer(preset.teacher), preset.train_size, preset.dev_size, preset.max_length)
 teacher, info = finetuned_teacher(preset, data)
-print("teacher:", info["teacher"], "| cached:", info["cached"])
+print(f"teacher: {info['teacher']} fine-tuned on {len(data.train):,} SST-2 sentences (preset {preset.name}; "
+      f"{'from the cache' if info['cached'] else 'just fine-tuned'})")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 sentences = data.dev_sentences[:4]
 labels = data.dev_raw["label"][:4]
 batch = data.tokenizer(sentences, padding=True, return_tensors="pt")
@@ -220,5 +230,4 @@ check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
 assert len(check_yourself.items) == 5 and check_yourself.score == 0
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 check_yourself

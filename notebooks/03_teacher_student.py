@@ -51,6 +51,7 @@ transformers.logging.set_verbosity_error()  # loading messages are explained in 
 # teacher's width, heads, FFN size and vocabulary, with 6 layers.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 with torch.device("meta"):
     bert_base = BertModel(BertConfig())                                # with its pooler, as BERT counts it
     distilbert = DistilBertModel(distilbert_config(BertConfig(), 6))   # no token types, no pooler
@@ -69,6 +70,7 @@ assert abs(n_distil - 66e6) / 66e6 < 0.01      # "66M" (Sanh et al. 2019, Table 
 # parameters sit.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def parts(model) -> dict[str, int]:
     """Parameters of the embedding tables, the layers and the pooler of a BertModel or DistilBertModel."""
     emb = model.embeddings
@@ -112,13 +114,13 @@ assert n_distil == distil_parts["embeddings, all"] + distil_parts["all layers"]
 # next notebook trains the head before distilling.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 torch.manual_seed(0)                                 # the fresh MLM head is seeded: reproducible
 teacher = load_mlm_teacher().eval()                  # BertForMaskedLM, 6 layers
 student = init_distilbert_student(teacher).eval()    # DistilBertForMaskedLM, 3 layers: one in two
 tokenizer = load_tokenizer()
 
 # %%
+# NBVAL_CHECK_OUTPUT
 n_teacher, n_student = count_parameters(teacher), count_parameters(student)
 print(f"teacher (all-MiniLM-L6-v2 + MLM head): {n_teacher:>11,} parameters")
 print(f"student (3 layers + MLM head)        : {n_student:>11,} parameters  ({n_student / n_teacher:.1%})")
@@ -138,6 +140,7 @@ assert 0.75 < n_student / n_teacher < 0.78
 # distilled (`DistilBertForMaskedLM`).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 with torch.device("meta"):
     bert_pretraining = BertForPreTraining(BertConfig())
     distilbert_mlm = DistilBertForMaskedLM(distilbert_config(BertConfig(), 6))
@@ -194,7 +197,6 @@ assert default_student_layers(12) == [0, 2, 4, 7, 9, 11] and default_student_lay
 # weights are copied into which student weights. Untick every layer to see the choice refused.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 picker = LayerPicker(teacher)
 picker
 
@@ -203,6 +205,7 @@ picker
 # on *how many* layers it keeps, not which; the table of copies depends on which.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 picker.layers = [1, 3, 5]
 print(picker.message)
 assert picker.params == count_parameters(init_distilbert_student(teacher, [1, 3, 5]))
@@ -226,7 +229,6 @@ for teacher_name, student_name in picker.mapping[3:11]:   # teacher layer 0 -> s
 # embeddings.)
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 picker_base = LayerPicker(BertConfig())
 assert picker_base.layers == [0, 2, 4, 7, 9, 11] and picker_base.params == count_parameters(distilbert_mlm)
 picker_base
@@ -239,6 +241,7 @@ picker_base
 # tensor is identical to the teacher's, not just close:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 t_state, s_state = teacher.state_dict(), student.state_dict()
 identical = 0
 for k, i in enumerate(picker.layers):
@@ -262,6 +265,7 @@ print(f"{identical} layer tensors and the word embeddings: identical to the teac
 # computes exactly the teacher's embeddings.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 E = teacher.bert.embeddings
 assert torch.equal(student.distilbert.embeddings.position_embeddings.weight,
                    E.position_embeddings.weight + E.token_type_embeddings.weight[0])
@@ -287,6 +291,7 @@ print("embeddings and the output of layer 0: equal to the teacher's")
 # direction; DistilBERT's L_cos uses the same measure).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean().item()   # (1, seq, hidden) -> scalar
 
@@ -329,6 +334,7 @@ assert not torch.allclose(s_out.hidden_states[-1], t_out.hidden_states[-1], atol
 # where the teacher adds $E_\text{type}[1]$ and the student, in effect, $E_\text{type}[0]$:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 pair = tokenizer("the film is long .", "but never dull .", return_tensors="pt")
 assert "token_type_ids" in pair and "token_type_ids" not in model_inputs(student, pair)
 with torch.no_grad():
@@ -356,6 +362,7 @@ print(f"segment B tokens: largest differences from {gap[segment_b].min():.2f} to
 # (TinyBERT, in a later chapter). Here are four students of BERT-base, counted from configs:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def bert_size(layers: int, hidden: int, heads: int) -> int:
     """Parameters of a BERT encoder with BERT-base's vocabulary and an FFN of 4 x hidden (with pooler)."""
     with torch.device("meta"):
@@ -398,7 +405,6 @@ assert sizes["half the width"] < sizes["half the depth"] / 1.9
 # `kd-teach quiz --chapter 03_distilbert` in a terminal, or `99_interview_prep`.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach import quiz
 
 quiz.show(chapter="03_distilbert", n=5)

@@ -59,15 +59,20 @@ from kd_teach.tinybert import make_distiller
 torch.set_printoptions(precision=4, sci_mode=False)
 
 # %% [markdown]
-# Under the test suite this notebook runs at the `smoke` preset (a student of width 96);
-# `PRESET = "cpu"` gives the cpu preset's student (3 layers, width 312, 12 heads).
+# `PRESET` sets the scale: `smoke`, the default and what the test suite runs, has a student of
+# width 96 and a teacher fine-tuned on a few hundred sentences; `cpu`, what the stored outputs
+# show (`make notebooks PRESET=cpu`), the cpu preset's student (3 layers, width 312, 12 heads)
+# and its teacher. Nothing is trained here: either takes well under a minute once the teacher
+# is cached.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+from kd_teach.report import run_label
+
 preset = get_preset(PRESET)
+print(run_label(preset.name))   # what every output below was made with
 tokenizer = load_tokenizer(preset.teacher)
 data = SST2Data(tokenizer, preset.train_size, preset.dev_size, preset.max_length)
 teacher, _ = finetuned_teacher(preset, data)          # task-specific distillation's teacher (notebook 2)
@@ -87,6 +92,7 @@ print(f"student: {s_cfg.num_hidden_layers} layers, width d_S = {s_cfg.hidden_siz
 # $W_e$ is learned with the student and thrown away afterwards.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 E_S, W_e, E_T = torch.randn(10, 128), torch.randn(128, 768), torch.randn(10, 768)   # illustrative
 print(f"E_S {tuple(E_S.shape)} @ W_e {tuple(W_e.shape)} = {tuple((E_S @ W_e).shape)}   vs   E_T {tuple(E_T.shape)}")
 print(f"W_e holds {W_e.numel():,} learnable numbers")
@@ -126,8 +132,6 @@ assert s_out.scores[1].shape == t_out.scores[g[1]].shape == (B, s_cfg.num_attent
 # compares whole padded tensors.) By hand, we select the real rows first.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (the printed values depend on the cached teachers' training; the asserts below are what is checked)
 real = am.bool()                                                               # (B, L)
 pairs = (real[:, :, None] & real[:, None, :])[:, None].expand_as(s_out.scores[1])   # (B, H, L, L)
 with torch.no_grad():
@@ -162,8 +166,6 @@ for name in ours:
 # attention implementation).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (transformers' weight-loading progress bar)
 eager = AutoModel.from_pretrained(resolve_teacher(preset.teacher), attn_implementation="eager").eval()
 
 # %%
@@ -176,6 +178,7 @@ print("softmax(our scores) equals the model's attention probabilities (largest d
 print(f"scores of layer 1 range from {raw[pairs].min():.1f} to {raw[pairs].max():.1f}: negative scores are real")
 
 # %%
+# NBVAL_CHECK_OUTPUT
 shifted = s_out.scores[1] + 3.0                                                 # every row moved by +3
 on_probs = L_attn(scores_to_probs(shifted, am), scores_to_probs(s_out.scores[1], am), am, on="probs")
 on_scores = L_attn(shifted, s_out.scores[1], am)
@@ -192,7 +195,6 @@ print(f"L_attn on probabilities: below 1e-10 (zero but for rounding)   on scores
 # notebook 6 to see them after general distillation.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.attention_view import AttentionExplorer
 
 explorer = AttentionExplorer(teacher, student, tokenizer, data.dev_sentences[:20], g)
@@ -248,7 +250,6 @@ print(describe_mapping(g, t_cfg.num_hidden_layers))
 draw_mapping(g, t_cfg.num_hidden_layers, title=f"{PRESET} preset: uniform")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from matplotlib.figure import Figure
 
 fig = Figure(figsize=(12, 5.2), layout="constrained")
@@ -257,6 +258,7 @@ for ax, strategy in zip(fig.subplots(1, 3), ("uniform", "top", "bottom")):
 fig
 
 # %%
+# NBVAL_CHECK_OUTPUT
 assert layer_mapping(4, 12) == [0, 3, 6, 9, 12]
 assert layer_mapping(4, 12, "top") == [0, 9, 10, 11, 12] and layer_mapping(4, 12, "bottom") == [0, 1, 2, 3, 4]
 try:
@@ -274,7 +276,6 @@ except ValueError as err:
 # ## Check yourself
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.quiz import show
 
 show(chapter="04_tinybert", topic="layer-losses", n=4, seed=5)

@@ -38,7 +38,7 @@ import torch
 from IPython.display import display
 from transformers import BertModel
 
-from kd_teach.cache import general_tinybert
+from kd_teach.cache import general_tinybert, shown
 from kd_teach.corpus import Corpus
 from kd_teach.layer_mapping import describe_mapping
 from kd_teach.live_plot import LiveLossCurves
@@ -47,15 +47,19 @@ from kd_teach.presets import get_preset
 from kd_teach.tinybert import check_compatible, heldout_intermediate_loss, make_distiller
 
 # %% [markdown]
-# Under the test suite this runs at the `smoke` preset (30 steps: the curves barely start).
-# `PRESET = "cpu"` runs 300 steps of 32 chunks of 64 tokens (about 6 minutes on two cores).
+# `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 30 steps of 16
+# chunks of 32 tokens, seconds, the curves barely start. `cpu`, what the stored outputs show
+# (`make notebooks PRESET=cpu`): 200 steps of 32 chunks of 64 tokens, about 3 minutes on two
+# cores the first time; either is cached after, so this notebook then takes seconds.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+from kd_teach.report import run_label
+
 preset = get_preset(PRESET)
+print(run_label(preset.name))   # what every output below was made with
 s = preset.tinybert
 tokenizer = load_tokenizer(preset.teacher)
 corpus = Corpus(tokenizer, preset.corpus_max_length, preset.corpus_heldout)
@@ -86,19 +90,19 @@ assert before["heldout_loss"] > 0
 # one), the cell loads it instead of training, and the curves show how it was trained.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 curves = LiveLossCurves(["loss", "L_embd", "L_hidn", "L_attn"], redraw_every=2, title="general distillation")
 display(curves.widget)
 distiller, info = general_tinybert(preset, corpus, preset.teacher, seed=0, on_log=curves.update)
 curves.history = info["history"]
 curves.draw()
 print(f"{'loaded from the cache' if info['cached'] else 'trained'}: {info['steps']} steps, "
-      f"{info['train_seconds']:.0f} s of training; saved in {info['path']}")
+      f"{info['train_seconds']:.0f} s of training; saved in {shown(info['path'])}")
 
 # %%
 first, last = info["history"][0], info["history"][-1]
 assert info["steps"] == s.general_steps and {"L_embd", "L_hidn", "L_attn"} <= last.keys()
 assert last["L_hidn"] < first["L_hidn"] and last["L_embd"] < first["L_embd"]
+curves.figure()   # the finished curves, still: a saved notebook keeps this, not the live widget
 
 # %% [markdown]
 # ## What it learned, on held-out text
@@ -108,8 +112,6 @@ assert last["L_hidn"] < first["L_hidn"] and last["L_embd"] < first["L_embd"]
 # heads (width / 12) has to reproduce the teacher's patterns exactly.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (losses after training depend on the CPU's rounding, which training amplifies; the assert still runs)
 after = heldout_intermediate_loss(distiller, teacher, g, heldout, s.attn_on)
 print(f"{'':>6} {'before':>9} {'after':>9}")
 for key in ("heldout_L_embd", "heldout_L_hidn", "heldout_L_attn", "heldout_loss"):
@@ -124,8 +126,6 @@ assert after["heldout_loss"] < before["heldout_loss"]
 # continues from it (as the reference code does with its `fit_dense`).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (transformers' weight-loading progress bar)
 encoder = BertModel.from_pretrained(info["path"])
 
 # %%
@@ -141,12 +141,23 @@ assert same
 # the fine structure needs far more text than 7 MB.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.attention_view import AttentionExplorer
 
 sentences = [tokenizer.decode(ids, skip_special_tokens=True) for ids in corpus.heldout[:12]["input_ids"]]
 explorer = AttentionExplorer(teacher, distiller.student, tokenizer, sentences, g)
 explorer
+
+# %% [markdown]
+# One choice of the explorer, drawn as a still picture (what the widget shows for it): the
+# student's last layer against the teacher layer it learns from, as probabilities.
+
+# %%
+explorer.sentence.value = min(sentences, key=len)   # the shortest held-out chunk: a readable map
+explorer.layer.value, explorer.head.value, explorer.view.value = len(g) - 1, 0, "probs"
+print(f"student layer {explorer.layer.value} against teacher layer {g[-1]}, head 0: "
+      f"L_attn on probabilities for this sentence = {explorer.loss:.4f}")
+assert explorer.student_map.shape == explorer.teacher_map.shape == (len(explorer.tokens),) * 2
+explorer.figure()
 
 # %% [markdown]
 # ## Online: start from Huawei's general TinyBERT
@@ -167,7 +178,6 @@ explorer
 # ## Check yourself
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.quiz import show
 
 show(chapter="04_tinybert", topic="general-distillation", n=4, seed=6)

@@ -45,18 +45,21 @@ from kd_teach.models import load_tokenizer
 from kd_teach.presets import get_preset
 
 # %% [markdown]
-# Under the test suite this runs at the `smoke` preset (1,000 sentences, one augmented copy
-# each, a 2-layer student of width 96: seconds per row, numbers that mean little).
-# `PRESET = "cpu"` (all 2,000 labelled sentences of the `cpu` preset, two augmented copies tried
-# each, a 3-layer student of width 312: about 6 minutes for the five rows once the teachers
-# are cached) is what section 5's reference table was measured with.
+# `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 1,000
+# sentences, one augmented copy each, a 2-layer student of width 96, about 2 minutes here,
+# numbers that mean little. `cpu`, what the stored outputs show (`make notebooks PRESET=cpu`)
+# and what section 5's reference was measured with: all 2,000 labelled sentences of the `cpu`
+# preset, two augmented copies tried each, a 3-layer student of width 312, about 7 minutes on
+# two cores once the teachers, the general TinyBERT and the augmented sentences are cached.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+from kd_teach.report import run_label
+
 preset = get_preset(PRESET)
+print(run_label(preset.name))   # what every output below was made with
 a = preset.tinybert.augment
 tokenizer = load_tokenizer(preset.teacher)
 data = SST2Data.from_preset(tokenizer, preset)
@@ -83,7 +86,6 @@ print(f"augmentation: p = {a.p}, K = {a.K}, N = {a.N}; MLM teacher held-out accu
 # same candidates (a test checks it), over ten times faster (`benchmarks/augment.py`).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 examples = ["how can anyone drive such a small car ?"] + data.train_raw["sentence"][:5]
 for wc in augmenter.candidates(examples):
     print(wc.sentence)
@@ -110,7 +112,6 @@ assert len(wc.candidates[1]) == a.K and "dull" not in wc.candidates[4]
 # sentence: the teacher labels it.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 for wc in augmenter.candidates(examples):
     rng = random.Random(f"{a.seed}:{wc.sentence}")            # what kd_teach.augment.augment draws
     print(f"original : {wc.sentence}")
@@ -128,7 +129,6 @@ for x in first[0]:
 print(f"{sum(map(len, first))} augmented sentences from {len(examples)}, identical on a second run")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from collections import Counter
 
 found = Counter(src for wc in augmenter.candidates(data.train_raw["sentence"][:300]) for src in wc.source.values())
@@ -157,30 +157,31 @@ print(f"in 300 training sentences, {total} words got candidates: {found['mlm'] /
 # augmented sentences from the cache too (made once per preset and seed).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+from kd_teach.chapters import chapter_rows, run_dir
 from kd_teach.pipeline import run_sst2
 
-out_dir = f"runs/sst2-{preset.name}"
+CHAPTER = "07_task_distillation"
+out_dir = run_dir(CHAPTER, preset.name)   # runs/07_task_distillation-<preset>: this notebook's own results
 table = run_sst2(preset, out_dir=out_dir, seed=0, rows="tinybert", force=True)  # force: train again if stored
 
 # %%
-rows = {r["name"]: r for r in table["rows"]}
+own = chapter_rows(table["rows"], CHAPTER)
+rows = {r["name"]: r for r in own}
 names = ("tinybert", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd", "tinybert-no-step1")
-assert set(names) <= rows.keys()
+assert list(rows) == ["teacher", *names]   # the teacher and this run's rows, in table order
 assert len({rows[n]["params"] for n in names}) == 1 and rows["tinybert"]["params"] < rows["teacher"]["params"]
-assert rows["tinybert-aug"]["train_sentences"] > rows["tinybert"]["train_sentences"] == preset.tinybert.task_size
+task_size = preset.tinybert.task_size or len(data.train)   # None: every labelled sentence of the preset
+assert rows["tinybert-aug"]["train_sentences"] > rows["tinybert"]["train_sentences"] == task_size
 assert rows["tinybert-same-steps"]["step1_steps"] == rows["tinybert-aug"]["step1_steps"]  # compute-matched
 assert rows["tinybert-no-step1"]["step1_seconds"] == 0 and "general_steps" not in rows["tinybert-no-gd"]
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.report import markdown_table, plot_results
 
-Markdown(markdown_table(table["rows"]))
+Markdown(markdown_table(own))
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-plot_results(table["rows"])
+plot_results(own)
 
 # %% [markdown]
 # ## 4. The two steps, as they trained
@@ -190,10 +191,9 @@ plot_results(table["rows"])
 # targets. Without general distillation, step 1 starts from much higher losses.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from matplotlib.figure import Figure
 
-curves = json.loads(open(f"{out_dir}/curves.json").read())
+curves = json.loads((out_dir / "curves.json").read_text())
 fig = Figure(figsize=(12, 3.4), layout="constrained")
 axes = fig.subplots(1, 4)
 for name in names:
@@ -211,25 +211,30 @@ axes[3].legend(fontsize=8)
 fig
 
 # %% [markdown]
-# ## 5. The reference: every row over three seeds at the `cpu` preset
+# ## 5. The reference: every row over three seeds at the `cpu` preset, and your run beside it
 #
-# The rows above are this notebook's own run; under the test suite it is the `smoke` preset,
-# whose numbers are noise. The reference below was measured with
-# `kd-teach run sst2 --preset cpu --rows tinybert --seed N` for seeds 0, 1 and 2 and is
-# committed in `results/cpu/results.json`, next to the teacher, the baseline and the
-# Hinton-KD student of notebook 2. A difference counts as resolved only when every seed
-# agrees and its mean is at least twice the seed spread (`kd_teach.report.compare`).
+# The rows above are this notebook's own run, one seed at `PRESET`. The reference below was
+# measured with `kd-teach run sst2 --preset cpu --rows tinybert --seed N` for seeds 0, 1 and 2
+# and is committed in `results/cpu/results.json`, next to the teacher, the baseline and the
+# Hinton-KD student of notebook 2. A difference counts as resolved only when every seed agrees and its mean is at
+# least twice the seed spread (`kd_teach.report.compare`).
 
 # %%
-from kd_teach.report import comparison_table, provenance, reference_results, seed_table
+# NBVAL_CHECK_OUTPUT
+from kd_teach.chapters import CHAPTER_COMPARISONS, chapter_reference
+from kd_teach.report import comparison_table, provenance, seed_table
 
-reference = json.loads((reference_results("cpu") / "results.json").read_text())["rows"]
-chapter = [r for r in reference if r["name"] in ("teacher", "baseline", "hinton-kd") + names]
-assert {r["seed"] for r in chapter if r["name"] in names} == {0, 1, 2}
-print(provenance(chapter))
-display(Markdown(seed_table(chapter)))
-display(Markdown(comparison_table(chapter, [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
-                                            ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert")])))
+reference = chapter_reference(CHAPTER)
+assert {r["seed"] for r in reference if r["name"] in names} == {0, 1, 2}
+print(provenance(reference))
+display(Markdown(seed_table(reference)))
+display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
+
+# %%
+from kd_teach.chapters import beside_reference, expectation
+
+print(expectation(preset.name))
+Markdown(beside_reference(own, reference))
 
 # %% [markdown]
 # ## 6. Reading the rows
@@ -249,20 +254,22 @@ display(Markdown(comparison_table(chapter, [("tinybert", "tinybert-no-gd"), ("ti
 #   labelled sentences repeated instead of new ones) `tinybert-aug` is ahead in every seed, by
 #   about 2 points on average, but the rows' seed spread is about 3: inside the noise.
 # - **And more steps did not help.** Both 2.6x-longer rows end *below* `tinybert` (about 3 and
-#   5 points), in every seed. We have not found out why. One guess, not yet tested: the
+#   5 points), in every seed; for `tinybert-aug` the gap (2.8 points) is still under twice the
+#   seed spread, so the table calls it noise, but it never went the other way. We have not
+#   found out why. One guess, not yet tested: the
 #   teacher was fine-tuned on these very 2,000 sentences, so what it says about them is close
 #   to their labels, and the longer a student copies it there, the more it learns the
 #   teacher's memory rather than its knowledge; new sentences (augmented ones) would suffer
 #   less, which fits `tinybert-aug` being ahead of `tinybert-same-steps`.
-# - **Against the spine.** `tinybert` is above the baseline (about 2.5 points) and well below
-#   `hinton-kd` (about 6.5): Hinton-KD learns from 30,256 unlabelled sentences the teacher
+# - **Against the spine.** `tinybert` is above the baseline by about 2.6 points on average,
+#   but one seed of three goes the other way: inside the noise. It is well below `hinton-kd`
+#   (about 6.5 points, every seed): Hinton-KD learns from 30,256 unlabelled sentences the teacher
 #   labels, while task distillation here sees only the 2,000 labelled ones (and about 3,200
 #   augmented). That gap is about data, not about which losses are better.
 #
 # ## Check yourself
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 from kd_teach.quiz import show
 
 show(chapter="04_tinybert", topic="data-augmentation", n=4, seed=7)

@@ -29,6 +29,7 @@
 # `kd-teach quiz --export md`.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from kd_teach import quiz
 from kd_teach.bank import SYLLABUS, coverage, load_bank
 
@@ -45,7 +46,6 @@ assert all(counts[slug]["count"] >= 3 for slug in SYLLABUS)  # every syllabus it
 # A new draw each time you run the cell (pass `seed=` for a repeatable one).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 quiz.show(n=10)
 
 # %% [markdown]
@@ -57,5 +57,4 @@ quiz.show(n=10)
 TOPIC = "temperature"
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 quiz.show(topic=TOPIC)

@@ -155,3 +155,16 @@ def test_provenance_names_preset_seeds_dates_and_machine():
     assert "measured 2026-12-03 to 2026-12-05 on" in provenance(rows)
     gpu = [{**rows[1], "machine": {"cpus": 16, "cuda": "NVIDIA H200", "torch": "2.13.0"}}]
     assert provenance(gpu) == "preset cpu, seeds 2; measured 2026-12-03 on NVIDIA H200 GPU, torch 2.13.0"
+
+
+
+def test_run_label_names_preset_date_and_machine():
+    import datetime
+
+    import torch
+
+    from kd_teach.report import run_label
+
+    label = run_label("cpu")
+    assert label.startswith(f"preset cpu; run {datetime.date.today().isoformat()} on ")
+    assert ("CPU cores" in label or "GPU" in label) and f"torch {torch.__version__}" in label

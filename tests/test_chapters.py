@@ -1,0 +1,62 @@
+"""Each chapter's table: its own rows in a fixed order, the committed reference, the learner's run beside it."""
+import pytest
+
+from kd_teach.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference, chapter_rows,
+                               expectation, run_dir)
+from kd_teach.pipeline import ROWS
+from kd_teach.report import compare
+
+ORDER = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]
+
+
+def test_a_chapter_never_shows_a_later_chapters_rows():
+    assert list(CHAPTER_ROWS) == ORDER
+    introduced = set()
+    for chapter in ORDER[:-1]:
+        introduced |= set(CHAPTER_ROWS[chapter])
+        later = set(ROWS) - introduced
+        assert not later & set(CHAPTER_ROWS[chapter])
+        assert CHAPTER_ROWS[chapter][:2] == ("teacher", "baseline")
+    assert CHAPTER_ROWS["08_full_runs"] == ROWS   # the full leaderboard
+
+
+def test_chapter_rows_filters_and_orders():
+    rows = [{"name": n, "seed": s} for n in ("tinybert", "hinton-kd", "teacher", "distilbert", "baseline")
+            for s in (1, 0)]
+    got = chapter_rows(rows, "02_hinton_kd")
+    assert [(r["name"], r["seed"]) for r in got] == [("teacher", 0), ("teacher", 1), ("baseline", 0),
+                                                      ("baseline", 1), ("hinton-kd", 0), ("hinton-kd", 1)]
+    with pytest.raises(ValueError, match="chapter must be one of .*'03_teacher_student'"):
+        chapter_rows(rows, "03_teacher_student")
+
+
+@pytest.mark.parametrize("chapter", ORDER)
+def test_the_committed_reference_has_every_row_of_the_chapter_over_three_seeds(chapter):
+    reference = chapter_reference(chapter)
+    assert {r["name"] for r in reference} == set(CHAPTER_ROWS[chapter])
+    for name in CHAPTER_ROWS[chapter][1:]:
+        assert sorted(r["seed"] for r in reference if r["name"] == name) == [0, 1, 2], name
+    for a, b in CHAPTER_COMPARISONS[chapter]:
+        assert compare(reference, a, b)["seeds"] == [0, 1, 2]
+
+
+def test_the_learners_run_goes_beside_the_reference():
+    reference = [{"name": "teacher", "seed": 0, "accuracy": 0.8, "preset": "cpu"}] + [
+        {"name": n, "seed": s, "accuracy": a + s / 100, "preset": "cpu"}
+        for n, a in (("baseline", 0.6), ("hinton-kd", 0.7)) for s in (0, 1, 2)]
+    own = [{"name": "teacher", "seed": 0, "accuracy": 0.75, "preset": "smoke"},
+           {"name": "hinton-kd", "seed": 0, "accuracy": 0.5, "preset": "smoke"},
+           {"name": "tinybert", "seed": 0, "accuracy": 0.4, "preset": "smoke"}]
+    lines = beside_reference(own, reference).splitlines()
+    assert lines[0] == "| row | your run (preset smoke, seed 0) | reference (preset cpu, mean ± sd) | reference seeds |"
+    assert lines[2:] == ["| teacher | 0.7500 | 0.8000 ± 0.0000 | 1 |",
+                         "| baseline | not run here | 0.6100 ± 0.0100 | 3 |",
+                         "| hinton-kd | 0.5000 | 0.7100 ± 0.0100 | 3 |"]   # tinybert: not in the reference
+
+
+def test_each_notebook_trains_into_its_own_folder_and_says_what_to_expect():
+    assert len({run_dir(c, "cpu") for c in ORDER}) == len(ORDER)
+    assert str(run_dir("04_distilbert", "smoke")) == "runs/04_distilbert-smoke"
+    assert "noise" in expectation("smoke") and "three seeds at `cpu`" in expectation("smoke")
+    assert "one more seed" in expectation("cpu")
+    assert "not one the reference was measured with" in expectation("tiny")

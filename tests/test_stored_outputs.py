@@ -1,0 +1,83 @@
+"""What a learner reads without running anything: the committed notebooks' stored outputs.
+
+They are made by `make notebooks` at the `cpu` preset (real scale), so they must show real-scale
+results, labelled, with no debris: no stderr, no warnings, no paths of the machine that made
+them, and no table holding rows of a later chapter. nbval (`--nbval-lax`) executes the
+notebooks at `smoke` separately; these tests read the committed files only.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from kd_teach.chapters import CHAPTER_ROWS
+from kd_teach.pipeline import ROWS
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
+TRAINING = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]
+
+
+def outputs(path: Path) -> list[tuple[int, str, str]]:
+    """(cell index, output kind, text) for every stored output of the notebook."""
+    found = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream":
+                found.append((i, out["name"], "".join(out["text"])))
+            elif out["output_type"] == "error":
+                found.append((i, "error", out["ename"]))
+            else:
+                for mime, data in out.get("data", {}).items():
+                    if mime.startswith("text/"):
+                        found.append((i, mime, "".join(data)))
+    return found
+
+
+def test_every_notebook_is_here():
+    assert [p.stem for p in NOTEBOOKS][:2] == ["01_dark_knowledge", "02_hinton_kd"] and len(NOTEBOOKS) == 9
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_debris_in_stored_outputs(path):
+    for cell, kind, text in outputs(path):
+        assert kind not in ("stderr", "error"), f"{path.name} cell {cell} stores {kind}: {text[:200]!r}"
+        for debris in ("Warning:", "LOAD REPORT", "/root/", "/home/", "/work/", "/tmp/", "it/s]"):
+            assert debris not in text, f"{path.name} cell {cell} stores {debris!r}: {text[:300]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_real_scale(path):
+    """`make notebooks` runs at cpu: nothing stored may come from a smoke run."""
+    for cell, _, text in outputs(path):
+        assert "preset smoke" not in text, f"{path.name} cell {cell} was stored from a smoke run"
+
+
+@pytest.mark.parametrize("chapter", TRAINING)
+def test_a_chapters_tables_hold_only_its_rows_and_say_where_they_come_from(chapter):
+    path = next(p for p in NOTEBOOKS if p.stem == chapter)
+    allowed = set(CHAPTER_ROWS[chapter])
+    texts = [text for _, kind, text in outputs(path) if kind in ("text/markdown", "stdout")]
+    for text in texts:
+        for first in re.findall(r"^\| `?([a-z0-9-]+)`? \|", text, flags=re.M):
+            if first in ROWS:
+                assert first in allowed, f"{chapter} shows {first!r}, a row of a later chapter"
+    shown = "\n".join(texts)
+    assert "preset cpu" in shown and "seeds 0, 1, 2" in shown   # the reference, labelled
+    assert "your run (preset cpu, seed 0)" in shown              # the learner's run beside it
+
+
+def test_notebook_2_stores_distillation_winning():
+    text = "\n".join(t for _, kind, t in outputs(next(p for p in NOTEBOOKS if p.stem == "02_hinton_kd"))
+                     if kind == "text/markdown")
+    means = dict(re.findall(r"^\| (baseline|hinton-kd) \| .* \| ([0-9.]+) ± [0-9.]+ \|$", text, flags=re.M))
+    assert float(means["hinton-kd"]) > float(means["baseline"]) + 0.02
+
+
+def test_notebook_4_stores_a_masked_lm_teacher_with_different_guesses_per_blank():
+    texts = [t for _, kind, t in outputs(next(p for p in NOTEBOOKS if p.stem == "04_distilbert")) if kind == "stdout"]
+    predictions = next(t for t in texts if "[MASK]" in t and "T=1:" in t)
+    top5 = [tuple(re.findall(r"(\S+) [01]\.\d{3}", line.split("(top-5")[0]))
+            for line in predictions.splitlines() if "T=1:" in line]
+    assert len(top5) == 3 and len(set(top5)) == 3, top5
+    assert "coffee" in " ".join(top5[1]) or "tea" in top5[1], top5[1]   # "he drank a cup of [MASK] ."
