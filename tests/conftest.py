@@ -1,22 +1,41 @@
 """Shared fixtures: the real SST-2 rows and one smoke-size fine-tuned teacher for the whole suite.
 
-The teacher is fine-tuned once (about half a minute) and cached under ``$KD_TEACH_CACHE_DIR``
-(default ``~/.cache/kd_teach``); the notebooks run afterwards by nbval load the same copy.
+The teacher is fine-tuned once (about half a minute) and cached under ``$KD_TEACH_CACHE_DIR``;
+the notebooks run afterwards by nbval load the same copy. A test run never uses the user's cache
+(``~/.cache/kd_teach``): it gets a fresh one in a temporary folder, shared by every test and
+notebook of the run and removed after it, so a stale cached model can never make a test pass.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
+from hypothesis import settings
 
 from kd_teach.presets import get_preset
+
+# Property tests draw new examples on every run, except under `.ci/run` (HYPOTHESIS_PROFILE=ci):
+# CI derandomises them, so a submission passes or fails the same way every time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_configure(config):
     # Notebooks under nbval run at the smoke preset; their kernels inherit this. (Notebook 08 would
     # otherwise pick the cpu or gpu-full preset from the hardware.)
     os.environ.setdefault("KD_TEACH_PRESET", "smoke")
+    # A fresh cache for this run (kernels started by nbval and CLI subprocesses inherit it).
+    config._kd_teach_cache = tempfile.mkdtemp(prefix="kd_teach-test-cache-")
+    os.environ["KD_TEACH_CACHE_DIR"] = config._kd_teach_cache
+
+
+def pytest_unconfigure(config):
+    cache = getattr(config, "_kd_teach_cache", None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
