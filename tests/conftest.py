@@ -27,6 +27,9 @@ def pytest_configure(config):
     # Notebooks under nbval run at the smoke preset; their kernels inherit this. (Notebook 08 would
     # otherwise pick the cpu or gpu-full preset from the hardware.)
     os.environ.setdefault("KD_TEACH_PRESET", "smoke")
+    # No progress bars in kernels under test: in a notebook each bar is a widget, and a long cell's stream
+    # of widget messages made nbval miss the end of notebook 08's training cell (its 5 s output wait).
+    os.environ.setdefault("TQDM_DISABLE", "1")
     # A fresh cache for this run (kernels started by nbval and CLI subprocesses inherit it).
     config._kd_teach_cache = tempfile.mkdtemp(prefix="kd_teach-test-cache-")
     os.environ["KD_TEACH_CACHE_DIR"] = config._kd_teach_cache
