@@ -26,7 +26,6 @@ the word itself (the reference keeps any prediction but "##" pieces).
 """
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from transformers import BertForMaskedLM
 from kd_teach.fill_mask import decode, decoder_rows, fill_mask_features
 from kd_teach.hub import OfflineAssetError
 from kd_teach.models import mlm_hidden_and_logits
+from kd_teach.runtime import progress_disabled
 
 # Function words that carry no content: never replaced (our own list).
 STOP_WORDS = frozenset("""
@@ -323,8 +323,7 @@ def augment(augmenter: Augmenter, sentences: Sequence[str], N: int, p: float = 0
     from tqdm.auto import tqdm
 
     out: list[list[Augmented]] = []
-    bar = tqdm(total=len(sentences), desc="augmenting", disable=not progress or bool(os.environ.get("TQDM_DISABLE")),
-               leave=False)  # tqdm.notebook ignores $TQDM_DISABLE
+    bar = tqdm(total=len(sentences), desc="augmenting", disable=not progress or progress_disabled(), leave=False)
     for start in range(0, len(sentences), chunk):
         for wc in augmenter.candidates(sentences[start:start + chunk]):
             out.append(sample_augmentations(wc, N, p, random.Random(f"{seed}:{wc.sentence}")))

@@ -31,6 +31,12 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", 1))
 
 
+def progress_disabled() -> bool:
+    """True when ``$TQDM_DISABLE`` asks for no progress bars. tqdm honours it in a terminal but tqdm.notebook
+    does not (it sets ``disable`` itself), so kd_teach passes it on: `make notebooks` and the tests set it."""
+    return bool(os.environ.get("TQDM_DISABLE"))
+
+
 def is_main_process() -> bool:
     """True in the one process that writes files (caches, checkpoints, results); every process computes."""
     return int(os.environ.get("RANK", 0)) == 0

@@ -15,7 +15,6 @@ A step then sees N batches, so N processes take 1/N of the steps.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -31,7 +30,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from kd_teach.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from kd_teach.data import set_loader_epoch
-from kd_teach.runtime import average_gradients, fast_matmuls, flush_denormals, seed_everything
+from kd_teach.runtime import average_gradients, fast_matmuls, flush_denormals, progress_disabled, seed_everything
 
 LossFn = Callable[[torch.nn.Module, dict], "torch.Tensor | tuple[torch.Tensor, dict]"]
 
@@ -186,9 +185,8 @@ def train(
 
     step_rng = None  # the RNGs as the last completed step left them (dropout draws come after)
 
-    # several processes: one bar. tqdm.notebook ignores $TQDM_DISABLE, so it is honoured here (`make notebooks`
-    # sets it: no bars in stored outputs)
-    quiet = {} if accelerator.is_main_process and not os.environ.get("TQDM_DISABLE") else {"disable": True}
+    # several processes: one bar; none when $TQDM_DISABLE asks (see runtime.progress_disabled)
+    quiet = {} if accelerator.is_main_process and not progress_disabled() else {"disable": True}
     progress = tqdm(total=total_steps, initial=result.steps, desc=config.desc, leave=False, **quiet)
     start = time.perf_counter() - result.seconds
     try:

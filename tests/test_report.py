@@ -157,7 +157,6 @@ def test_provenance_names_preset_seeds_dates_and_machine():
     assert provenance(gpu) == "preset cpu, seeds 2; measured 2026-12-03 on NVIDIA H200 GPU, torch 2.13.0"
 
 
-
 def test_run_label_names_preset_date_and_machine():
     import datetime
 
