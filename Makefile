@@ -15,7 +15,7 @@ export KD_TEACH_DATA_DIR
 endif
 STAMP      := $(VENV)/.kd-teach-installed
 
-.PHONY: setup run test lab notebooks exercises clean
+.PHONY: setup run test test-fast lab notebooks exercises clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/kd-teach run sst2 --preset $(PRESET) --rows $(ROWS)
 
+# KD_TEACH_TEST_ORDER=reverse (or random:<seed>) make test: the same suite in another order.
 test: setup
 	$(BIN)/python -m pytest
+
+# The fast tier: unit and property tests (about 2 minutes on 2 cores): no notebooks, no browser, nothing
+# marked slow (the smoke pipeline runs, the data-parallel launch, the exercise notebooks).
+test-fast: setup
+	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/test_browser.py
 
 # Re-create notebooks/*.ipynb from their jupytext sources and execute them at $(PRESET): the stored
 # outputs a learner reads. `make notebooks` (PRESET=cpu) takes about an hour on 2 cores with the

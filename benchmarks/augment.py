@@ -5,15 +5,15 @@
 All versions find the candidates of every replaceable word of the same SST-2 training
 sentences with the same masked-LM teacher (all-MiniLM-L6-v2 with an MLM head) and GloVe:
 
-- **reference** (:meth:`kd_teach.augment.Augmenter.candidates_unbatched` with
+- **reference** (:meth:`kd_teach.tinybert.augment.Augmenter.candidates_unbatched` with
   ``second_segment=True``), what the reference code (huawei-noah/Pretrained-Language-Model,
   ``TinyBERT/data_augmentation.py``) runs: one forward per word on ``[CLS] masked [SEP]
   original [SEP]``, the whole vocabulary scored at every position, autograd on;
 - **unbatched** (the same method, ``second_segment=False``): that loop on kd_teach's input,
   the masked sentence alone — so the batching is measured on its own;
-- **batched** (:meth:`kd_teach.augment.Augmenter.candidates`): one masked copy per word, many
+- **batched** (:meth:`kd_teach.tinybert.augment.Augmenter.candidates`): one masked copy per word, many
   sentences' copies per forward, the last layer and the head computed at the masked positions
-  only, over the whole-word rows of the vocabulary only (:mod:`kd_teach.fill_mask`), under
+  only, over the whole-word rows of the vocabulary only (:mod:`kd_teach.tinybert.fill_mask`), under
   ``torch.inference_mode``.
 
 The script checks that the unbatched and batched versions give the same candidates (the
@@ -29,9 +29,9 @@ import time
 
 import torch
 
-from kd_teach.augment import Augmenter, WordVectors
-from kd_teach.data import load_sst2
-from kd_teach.models import load_mlm_teacher, load_tokenizer
+from kd_teach.engine.data import load_sst2
+from kd_teach.engine.models import load_mlm_teacher, load_tokenizer
+from kd_teach.tinybert.augment import Augmenter, WordVectors
 
 
 def main() -> None:
@@ -66,7 +66,7 @@ def main() -> None:
     print(f"|{'-' * 64}|{'-' * 9}:|{'-' * 12}:|{'-' * 11}:|")
     for name, t in [("reference: one forward per word, [CLS] masked [SEP] original [SEP]", t_reference),
                     ("unbatched: one forward per word, masked sentence alone", t_unbatched),
-                    ("batched: kd_teach.augment", t_batched)]:
+                    ("batched: kd_teach.tinybert.augment", t_batched)]:
         print(f"| {name:<62} | {t:>8.2f} | {len(sentences) / t:>11.1f} | {f'{t / t_batched:.1f}x':>10} |")
     print(f"speed-up of the batched version: {t_reference / t_batched:.1f}x over the reference's way, "
           f"{t_unbatched / t_batched:.1f}x over the same input unbatched")

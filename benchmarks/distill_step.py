@@ -7,13 +7,13 @@ forward pass, the student's forward and backward pass on its ordinary loss, and 
 optimiser step, with no distillation term. The **full** step is the one the package's stage
 runs, through the stage's own ``loss_fn``:
 
-- **logit KD** (:func:`kd_teach.stages.hinton_loss_fn`): floor = cross-entropy with the hard
+- **logit KD** (:func:`kd_teach.hinton.stages.hinton_loss_fn`): floor = cross-entropy with the hard
   labels; full = alpha * L_student + beta * T^2 KL(soft targets || soft predictions). A batch
   of 32 SST-2 sentences, the cpu preset's student.
-- **DistilBERT** (:func:`kd_teach.pretrain.triple_loss_fn`): floor = the same function with
+- **DistilBERT** (:func:`kd_teach.distilbert.stages.triple_loss_fn`): floor = the same function with
   alpha_ce = alpha_cos = 0 (new masks, teacher, student, L_mlm); full = 5 L_ce + 2 L_mlm + 1 L_cos.
   A batch of 16 corpus chunks of 64 tokens, the student cut from the MLM teacher (3 layers).
-- **TinyBERT step 1** (:func:`kd_teach.tinybert.intermediate_loss_fn`): floor = the teacher's
+- **TinyBERT step 1** (:func:`kd_teach.tinybert.stages.intermediate_loss_fn`): floor = the teacher's
   and the student's plain forward passes and the student's cross-entropy with the labels;
   full = L_embd + L_hidn + L_attn over g(m) (attention scores captured by hooks, projections
   W trained). A batch of 32 SST-2 sentences, the cpu preset's TinyBERT student.
@@ -33,16 +33,16 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from kd_teach.corpus import Corpus
-from kd_teach.data import SST2Data
-from kd_teach.masking import DynamicMasker
-from kd_teach.models import (build_student, init_distilbert_student, load_mlm_teacher, load_teacher,
-                             load_tokenizer, model_inputs)
-from kd_teach.presets import get_preset
-from kd_teach.pretrain import corpus_loader, triple_loss_fn
-from kd_teach.runtime import flush_denormals
-from kd_teach.stages import hinton_loss_fn
-from kd_teach.tinybert import check_compatible, intermediate_loss_fn, make_distiller
+from kd_teach.distilbert.masking import DynamicMasker
+from kd_teach.distilbert.stages import corpus_loader, triple_loss_fn
+from kd_teach.distilbert.student import init_distilbert_student
+from kd_teach.engine.corpus import Corpus
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import build_student, load_mlm_teacher, load_teacher, load_tokenizer, model_inputs
+from kd_teach.engine.presets import get_preset
+from kd_teach.engine.runtime import flush_denormals
+from kd_teach.hinton.stages import hinton_loss_fn
+from kd_teach.tinybert.stages import check_compatible, intermediate_loss_fn, new_distiller
 
 
 def step_time(model: torch.nn.Module, loss_fn, batch: dict, optimizer: torch.optim.Optimizer) -> float:
@@ -58,7 +58,7 @@ def step_time(model: torch.nn.Module, loss_fn, batch: dict, optimizer: torch.opt
 
 def compare(model, floor_fn, full_fn, batches: list[dict], repeats: int) -> tuple[float, float]:
     """Median seconds of the floor step and the full step, alternating on the same batches."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)   # as kd_teach.train
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)   # as kd_teach.engine.train
     model.train()
     floor, full = [], []
     for r in range(repeats + 2):                                             # the first two: warm-up
@@ -105,7 +105,7 @@ def tinybert_step1(preset, tokenizer, repeats):
     data = SST2Data(tokenizer, 2000, 64, preset.max_length, seed=0)
     teacher = load_teacher().eval().requires_grad_(False)
     s = preset.tinybert
-    distiller = make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s)
+    distiller = new_distiller(teacher.config, s, seed=0)
     g = check_compatible(distiller.student, teacher, s)
     batches = [b for _, b in zip(range(8), data.train_loader(preset.batch_size, seed=0))]
 
@@ -130,7 +130,7 @@ def main() -> None:
           f"median of {args.repeats} alternating pairs of steps")
     print(f"| {'method':<16} | {'floor (ms)':>10} | {'full step (ms)':>14} | {'full / floor':>12} |")
     print(f"|{'-' * 18}|{'-' * 11}:|{'-' * 15}:|{'-' * 13}:|")
-    with flush_denormals():                                                     # as kd_teach.train
+    with flush_denormals():                                                     # as kd_teach.engine.train
         for name, method in [("logit KD", logit_kd), ("DistilBERT", distilbert), ("TinyBERT step 1", tinybert_step1)]:
             floor, full = method(preset, tokenizer, args.repeats)
             print(f"| {name:<16} | {floor * 1e3:>10.1f} | {full * 1e3:>14.1f} | {full / floor:>12.3f} |", flush=True)

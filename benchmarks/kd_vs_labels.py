@@ -3,7 +3,7 @@
     python benchmarks/kd_vs_labels.py [--budgets 500,2000,8000,16000] [--seeds 0,1,2] [--out results/cpu-labels]
 
 Hinton et al. (2015), Section 2: a student can learn from a *transfer set* the teacher labels.
-For each label budget n (:func:`kd_teach.presets.label_budget`) the teacher is fine-tuned on
+For each label budget n (:func:`kd_teach.engine.presets.label_budget`) the teacher is fine-tuned on
 the n labelled sentences; the baseline trains on them alone; the Hinton-KD student on them plus
 unlabelled SST-2 sentences, compute-matched (about 1,008 optimiser steps each, same student,
 initialisation and schedule). Each budget is one ``run_sst2`` into ``OUT/n<budget>``
@@ -20,9 +20,9 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kd_teach.pipeline import run_sst2
-from kd_teach.presets import get_preset, label_budget
-from kd_teach.report import label_curve_figure, machine_info
+from kd_teach.engine.pipeline import run_sst2
+from kd_teach.engine.presets import get_preset, label_budget
+from kd_teach.engine.report import label_curve_figure, machine_info
 
 
 def budget_dir(out: Path, n: int) -> Path:

@@ -6,9 +6,9 @@ The teacher is frozen (eval mode, no dropout), so what it gives a sentence is th
 every epoch. The package computes it once, in one pass sorted by length, for two stages:
 
 - **Hinton KD** (and TinyBERT's step 2): the teacher's logits
-  (:func:`kd_teach.stages.teacher_logits`), read from the batch;
+  (:func:`kd_teach.engine.evaluate.teacher_logits`), read from the batch;
 - **TinyBERT step 1**: the teacher's hidden states at layers g(0..M) and its attention scores
-  at g(1..M) (:func:`kd_teach.teacher_outputs.teacher_targets`), kept unpadded and padded back
+  at g(1..M) (:func:`kd_teach.tinybert.teacher_outputs.teacher_targets`), kept unpadded and padded back
   per batch.
 
 For each, this script times one epoch through the package's training loop on the same SST-2
@@ -26,13 +26,14 @@ from dataclasses import replace
 
 import torch
 
-from kd_teach.data import SST2Data, make_loader
-from kd_teach.models import build_student, load_teacher, load_tokenizer, model_inputs
-from kd_teach.presets import get_preset
-from kd_teach.stages import hinton_loss_fn, teacher_logits
-from kd_teach.teacher_outputs import teacher_targets, with_row_index
-from kd_teach.tinybert import check_compatible, intermediate_loss_fn, make_distiller
-from kd_teach.train import TrainConfig, train
+from kd_teach.engine.data import SST2Data, make_loader
+from kd_teach.engine.evaluate import teacher_logits
+from kd_teach.engine.models import build_student, load_teacher, load_tokenizer, model_inputs
+from kd_teach.engine.presets import get_preset
+from kd_teach.engine.train import TrainConfig, train
+from kd_teach.hinton.stages import hinton_loss_fn
+from kd_teach.tinybert.stages import check_compatible, intermediate_loss_fn, new_distiller
+from kd_teach.tinybert.teacher_outputs import teacher_targets, with_row_index
 
 
 def timed(fn):
@@ -68,7 +69,7 @@ def hinton_kd(preset, teacher, data, config) -> dict:
 def tinybert_step1(preset, teacher, data, config) -> dict:
     """One epoch of TinyBERT's step 1: the teacher's hidden states and scores recomputed, or cached."""
     s, config = preset.tinybert, replace(config, lr=preset.tinybert.step1_lr)
-    students = [make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s) for _ in range(2)]
+    students = [new_distiller(teacher.config, s, seed=0) for _ in range(2)]
     g = check_compatible(students[0].student, teacher, s)
     loader = make_loader(data.train, data.tokenizer, preset.batch_size, shuffle=True, seed=0)
     _, r = timed(lambda: train(students[0], loader, intermediate_loss_fn(teacher, g, s.attn_on), config))

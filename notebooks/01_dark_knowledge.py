@@ -40,7 +40,7 @@ import os
 import torch
 
 from kd_teach import entropy, entropy_at_temperature, soft_targets, softmax_with_temperature
-from kd_teach.widgets import TemperatureExplorer
+from kd_teach.course.widgets import TemperatureExplorer
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -164,13 +164,13 @@ assert torch.allclose(uniform, torch.full((5,), 0.2), atol=1e-2)
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-from kd_teach.cache import finetuned_teacher
-from kd_teach.data import SST2Data
-from kd_teach.evaluate import predict_logits
-from kd_teach.models import load_tokenizer
-from kd_teach.presets import get_preset
+from kd_teach.engine.cache import finetuned_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.evaluate import predict_logits
+from kd_teach.engine.models import load_tokenizer
+from kd_teach.engine.presets import get_preset
 
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -224,7 +224,7 @@ assert (hot >= cold - 1e-6).all()  # softer targets carry more of the teacher's 
 # with `kd-teach quiz --chapter 01_dark_knowledge`.
 
 # %%
-from kd_teach import quiz
+from kd_teach.course import quiz
 
 check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
 assert len(check_yourself.items) == 5 and check_yourself.score == 0

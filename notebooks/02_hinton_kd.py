@@ -24,7 +24,7 @@
 # - $L_\text{distil} = T^2\, \mathrm{KL}\big(\mathrm{softmax}(z_t/T)\,\|\,\mathrm{softmax}(z_s/T)\big)$:
 #   the **soft targets** against the student's **soft predictions**, both at temperature $T$.
 #
-# Every function used here lives in `kd_teach.losses.hinton`; the notebook only calls it.
+# Every function used here lives in `kd_teach.hinton.losses`; the notebook only calls it.
 
 # %%
 # %matplotlib inline
@@ -34,16 +34,16 @@ import torch
 import torch.nn.functional as F
 
 from kd_teach import distillation_loss, kd_loss, soft_targets, student_loss
-from kd_teach.cache import finetuned_teacher
-from kd_teach.data import SST2Data
-from kd_teach.models import build_student, load_tokenizer
-from kd_teach.presets import get_preset
+from kd_teach.engine.cache import finetuned_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import build_student, load_tokenizer
+from kd_teach.engine.presets import get_preset
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
 # %% [markdown]
 # `PRESET` sets the scale of everything this notebook trains. A **preset** is a named set of
-# sizes (`kd_teach.presets`): `smoke` (the default, and what the test suite runs: a few hundred
+# sizes (`kd_teach.engine.presets`): `smoke` (the default, and what the test suite runs: a few hundred
 # sentences and tiny students, about a minute here, numbers that mean nothing) or `cpu` (the
 # course's real scale: about 5 minutes on two cores once the teacher is cached). The outputs
 # stored in this notebook were made at `cpu` (`make notebooks PRESET=cpu`).
@@ -59,7 +59,7 @@ PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 # We take one batch of real dev sentences.
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -178,7 +178,7 @@ for alpha, beta in ((1.0, 0.0), (0.5, 0.5), (0.0, 1.0)):
 # sentence at batch 1 and 32, speed-up over the teacher, and training time.
 
 # %%
-from kd_teach.data import UNLABELLED
+from kd_teach.engine.data import UNLABELLED
 
 kd_data = SST2Data.from_preset(data.tokenizer, preset)
 print(f"{len(kd_data.train):,} labelled sentences; a transfer set of {len(kd_data.transfer):,} more")
@@ -190,14 +190,14 @@ assert set(kd_data.transfer["labels"]) == {UNLABELLED}  # no hard labels: only t
 # First what the spine does at the course's real scale, measured with
 # `kd-teach run sst2 --preset cpu --seeds 0,1,2` and committed in `results/cpu/`. A difference
 # counts as resolved only when every seed agrees and its mean is at least twice the seed
-# spread (`kd_teach.report.compare`).
+# spread (`kd_teach.engine.report.compare`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from IPython.display import Markdown, display
 
-from kd_teach.chapters import CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation, run_dir
-from kd_teach.report import comparison_table, provenance, seed_table
+from kd_teach.course.chapters import CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation, run_dir
+from kd_teach.engine.report import comparison_table, provenance, seed_table
 
 CHAPTER = "02_hinton_kd"
 reference = chapter_reference(CHAPTER)
@@ -212,15 +212,15 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 # `runs/02_hinton_kd-<preset>` (later notebooks write to theirs, so no table mixes chapters).
 
 # %%
-from kd_teach.pipeline import run_sst2
+from kd_teach.engine.pipeline import run_sst2
 
 out_dir = run_dir(CHAPTER, preset.name)
 # force=True: train again even if results.json already holds these rows (`kd-teach run` skips them unless --force)
 table = run_sst2(preset, out_dir=out_dir, seed=0, force=True)
 
 # %%
-from kd_teach.chapters import chapter_rows
-from kd_teach.report import markdown_table, plot_results
+from kd_teach.course.chapters import chapter_rows
+from kd_teach.engine.report import markdown_table, plot_results
 
 own = chapter_rows(table["rows"], CHAPTER)
 rows = {r["name"]: r for r in own}
@@ -298,7 +298,7 @@ fig
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from kd_teach.report import label_curve_figure, reference_results
+from kd_teach.engine.report import label_curve_figure, reference_results
 
 curve = json.loads((reference_results("cpu-labels") / "kd_vs_labels.json").read_text())
 print(f"measured {curve['date'][:10]}, {curve['machine']['cpus']} CPU cores, torch {curve['machine']['torch']}")
@@ -337,6 +337,6 @@ label_curve_figure(curve["points"])
 # `kd-teach quiz --chapter 02_hinton_kd` in a terminal, or `99_interview_prep`.
 
 # %%
-from kd_teach import quiz
+from kd_teach.course import quiz
 
 quiz.show(chapter="02_hinton_kd", n=5)

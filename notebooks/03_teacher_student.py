@@ -36,9 +36,10 @@ import torch
 import transformers
 from transformers import BertConfig, BertForPreTraining, BertModel, DistilBertForMaskedLM, DistilBertModel
 
-from kd_teach.models import (BERT_TO_DISTILBERT_LAYER, count_parameters, default_student_layers, distilbert_config,
-                             init_distilbert_student, load_mlm_teacher, load_tokenizer, model_inputs)
-from kd_teach.widgets import LayerPicker
+from kd_teach.course.widgets import LayerPicker
+from kd_teach.distilbert.student import (BERT_TO_DISTILBERT_LAYER, default_student_layers, distilbert_config,
+                                         init_distilbert_student)
+from kd_teach.engine.models import count_parameters, load_mlm_teacher, load_tokenizer, model_inputs
 
 transformers.logging.set_verbosity_error()  # loading messages are explained in the prose instead
 
@@ -405,6 +406,6 @@ assert sizes["half the width"] < sizes["half the depth"] / 1.9
 # `kd-teach quiz --chapter 03_distilbert` in a terminal, or `99_interview_prep`.
 
 # %%
-from kd_teach import quiz
+from kd_teach.course import quiz
 
 quiz.show(chapter="03_distilbert", n=5)

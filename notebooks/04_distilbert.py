@@ -39,19 +39,20 @@ import os
 import torch
 import torch.nn.functional as F
 
-from kd_teach.cache import finetuned_teacher, mlm_teacher
-from kd_teach.corpus import Corpus
-from kd_teach.data import SST2Data
-from kd_teach.losses.distilbert import L_ce, L_cos, L_mlm, distilbert_loss
-from kd_teach.masking import IGNORE_INDEX, DynamicMasker, MaskingConfig, token_probs
-from kd_teach.models import init_distilbert_student, load_tokenizer, mlm_encoder, mlm_hidden_and_logits
-from kd_teach.presets import get_preset
-from kd_teach.pretrain import top_predictions
+from kd_teach.distilbert.losses import L_ce, L_cos, L_mlm, distilbert_loss
+from kd_teach.distilbert.masking import DynamicMasker, IGNORE_INDEX, MaskingConfig, token_probs
+from kd_teach.distilbert.stages import top_predictions
+from kd_teach.distilbert.student import init_distilbert_student
+from kd_teach.engine.cache import finetuned_teacher, mlm_teacher
+from kd_teach.engine.corpus import Corpus
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import load_tokenizer, mlm_encoder, mlm_hidden_and_logits
+from kd_teach.engine.presets import get_preset
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
 # %% [markdown]
-# `PRESET` sets the scale (`kd_teach.presets`). `smoke`, the default and what the test suite
+# `PRESET` sets the scale (`kd_teach.engine.presets`). `smoke`, the default and what the test suite
 # runs, takes about 2 minutes here: a few dozen training steps whose numbers mean little.
 # `cpu` is the course's real scale and what the stored outputs show (`make notebooks
 # PRESET=cpu`): about 30 minutes on two cores (sections 4 and 5 distil on the corpus four
@@ -62,7 +63,7 @@ torch.set_printoptions(precision=4, sci_mode=False)
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -184,9 +185,11 @@ assert abs(share["mask"] - 0.8) < 0.05 and abs(share["kept"] - 0.1) < 0.05 and a
 # %% [markdown]
 # ## 3. The three losses on one batch, by hand and through `kd_teach`
 #
-# Teacher and student read the same masked batch. The logits over the vocabulary are only
-# needed where $L_{ce}$ and $L_{mlm}$ look: at the masked positions (our default; the
-# reference code takes $L_{ce}$ at every real token, `restrict_ce_to_mask=False`).
+# Teacher and student read the same masked batch. Every loss takes `(batch, seq, ...)` tensors
+# and a mask of the positions it looks at: $L_{ce}$ and $L_{mlm}$ the masked positions (our
+# default; the reference code takes $L_{ce}$ at every real token, `restrict_ce_to_mask=False`),
+# $L_{cos}$ every real token. $L_{ce}$ is Hinton's distillation loss with each selected
+# position as one example: the same soft targets at $T$, over 30,522 tokens instead of 2 classes.
 
 # %%
 student = init_distilbert_student(teacher_mlm)  # notebook 3: layers [0, 2, 4] of the teacher
@@ -194,23 +197,23 @@ torch.manual_seed(0)
 masked, labels = masker(ids, am)
 where = labels != IGNORE_INDEX                                            # (B, L) masked positions
 with torch.no_grad():
-    h_t, z_t = mlm_hidden_and_logits(teacher_mlm.eval(), masked, am, where)  # (B, L, H), (N, V)
-    h_s, z_s = mlm_hidden_and_logits(student.eval(), masked, am, where)
+    h_t, z_t = mlm_hidden_and_logits(teacher_mlm.eval(), masked, am)     # (B, L, H), (B, L, V)
+    h_s, z_s = mlm_hidden_and_logits(student.eval(), masked, am)
 T = 2.0
 print(f"{int(where.sum())} masked positions; logits {tuple(z_s.shape)}; hidden states {tuple(h_s.shape)}")
 
 # by hand, with torch's own functions
-ce_hand = F.kl_div(F.log_softmax(z_s / T, -1), F.softmax(z_t / T, -1), reduction="batchmean") * T**2
-mlm_hand = F.cross_entropy(z_s, labels[where])
+ce_hand = F.kl_div(F.log_softmax(z_s[where] / T, -1), F.softmax(z_t[where] / T, -1), reduction="batchmean") * T**2
+mlm_hand = F.cross_entropy(z_s[where], labels[where])
 real = am.bool()                                                          # non-padding positions
 cos_hand = F.cosine_embedding_loss(h_s[real], h_t[real], torch.ones(int(real.sum())))
 
 # through kd_teach
-terms = {"L_ce": L_ce(z_s, z_t, None, T), "L_mlm": L_mlm(z_s, labels[where]), "L_cos": L_cos(h_s, h_t, am)}
+terms = {"L_ce": L_ce(z_s, z_t, where, T), "L_mlm": L_mlm(z_s, labels), "L_cos": L_cos(h_s, h_t, am)}
 for (name, ours), hand in zip(terms.items(), (ce_hand, mlm_hand, cos_hand)):
     print(f"{name}: kd_teach {ours.item():.5f}   by hand {hand.item():.5f}")
     assert torch.allclose(ours, hand, atol=1e-5, rtol=1e-5)
-total = distilbert_loss(z_s, z_t, labels[where], h_s, h_t, am, T=T)
+total = distilbert_loss(z_s, z_t, labels, h_s, h_t, am, T=T)
 assert torch.allclose(total, 5 * terms["L_ce"] + 2 * terms["L_mlm"] + 1 * terms["L_cos"])
 
 # %% [markdown]
@@ -223,12 +226,15 @@ assert torch.allclose(total, 5 * terms["L_ce"] + 2 * terms["L_mlm"] + 1 * terms[
 # Batches of corpus chunks grouped by length (little padding), new masks every batch,
 # gradient accumulation (`grad_accum` batches per optimiser step, as the reference gathers
 # large batches), linear warm-up, gradient clipping, checkpoints; the curves redraw as it goes.
+# One speed-up lives inside the stage (`triple_loss_fn`): the vocabulary-sized head runs only
+# at the positions $L_{ce}$ and $L_{mlm}$ read, about twice as fast on a CPU; a test checks that
+# it gives the same loss as `distilbert_loss` on the full logits above.
 
 # %%
 from IPython.display import display
 
-from kd_teach.live_plot import LiveLossCurves
-from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
+from kd_teach.course.live_plot import LiveLossCurves
+from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
 
 s = preset.distilbert
 print(f"{s.steps} optimiser steps of {s.grad_accum} x {s.batch_size} chunks, lr {s.lr}, T={s.T}, "
@@ -307,8 +313,8 @@ assert all(0.0 <= acc <= 1.0 and -1.0 <= cos <= 1.0 for acc, cos in results.valu
 # width 384 instead of six.
 
 # %%
-from kd_teach.chapters import run_dir
-from kd_teach.pipeline import run_sst2
+from kd_teach.course.chapters import run_dir
+from kd_teach.engine.pipeline import run_sst2
 
 CHAPTER = "04_distilbert"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/04_distilbert-<preset>: this notebook's own results
@@ -319,8 +325,8 @@ import json
 
 from IPython.display import Markdown
 
-from kd_teach.chapters import chapter_rows
-from kd_teach.report import markdown_table, plot_results
+from kd_teach.course.chapters import chapter_rows
+from kd_teach.engine.report import markdown_table, plot_results
 
 own = chapter_rows(table["rows"], CHAPTER)
 rows = {r["name"]: r for r in own}
@@ -346,14 +352,14 @@ plot_results(own)
 # measured with `kd-teach run sst2 --preset cpu --rows distilbert --seed N` for seeds 0, 1 and
 # 2 and is committed in `results/cpu/results.json`, next to the teacher, the baseline and the
 # Hinton-KD student of notebook 2. A difference counts as resolved only when every seed
-# agrees and its mean is at least twice the seed spread (`kd_teach.report.compare`).
+# agrees and its mean is at least twice the seed spread (`kd_teach.engine.report.compare`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from IPython.display import display
 
-from kd_teach.chapters import CHAPTER_COMPARISONS, chapter_reference
-from kd_teach.report import comparison_table, provenance, seed_table
+from kd_teach.course.chapters import CHAPTER_COMPARISONS, chapter_reference
+from kd_teach.engine.report import comparison_table, provenance, seed_table
 
 reference = chapter_reference(CHAPTER)
 assert {r["seed"] for r in reference if r["name"].startswith("distilbert")} == {0, 1, 2}
@@ -366,7 +372,7 @@ for name, values in masked.items():
     print(f"  {name:<16} {', '.join(f'{v:.3f}' for v in values)}")
 
 # %%
-from kd_teach.chapters import beside_reference, expectation
+from kd_teach.course.chapters import beside_reference, expectation
 
 print(expectation(preset.name))
 Markdown(beside_reference(own, reference))
@@ -398,6 +404,6 @@ Markdown(beside_reference(own, reference))
 # ## Check yourself
 
 # %%
-from kd_teach.quiz import show
+from kd_teach.course.quiz import show
 
 show(chapter="03_distilbert", n=5, seed=4)

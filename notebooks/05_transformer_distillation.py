@@ -37,7 +37,7 @@
 # | prediction layer | $L_{pred} = \mathrm{CE}(z^T / t,\ z^S / t)$ | Eq. 10 |
 #
 # where $A = QK^\top / \sqrt{d_k}$ are the attention **scores before the softmax**. Every loss
-# below comes from `kd_teach.losses.tinybert`; we check each against a direct computation.
+# below comes from `kd_teach.tinybert.losses`; we check each against a direct computation.
 
 # %%
 # %matplotlib inline
@@ -47,14 +47,14 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel
 
-from kd_teach.attention import layer_outputs, scores_to_probs
-from kd_teach.cache import finetuned_teacher
-from kd_teach.data import SST2Data
-from kd_teach.layer_mapping import describe_mapping, draw_mapping, layer_mapping
-from kd_teach.losses.tinybert import L_attn, L_embd, L_hidn, L_pred
-from kd_teach.models import build_student, load_tokenizer, resolve_teacher
-from kd_teach.presets import get_preset
-from kd_teach.tinybert import make_distiller
+from kd_teach.engine.cache import finetuned_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import load_tokenizer, resolve_teacher
+from kd_teach.engine.presets import get_preset
+from kd_teach.tinybert.attention import layer_outputs
+from kd_teach.tinybert.losses import L_attn, L_embd, L_hidn, L_pred, scores_to_probs
+from kd_teach.tinybert.mapping import describe_mapping, draw_mapping, layer_mapping
+from kd_teach.tinybert.stages import new_distiller
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -69,15 +69,15 @@ torch.set_printoptions(precision=4, sci_mode=False)
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
 tokenizer = load_tokenizer(preset.teacher)
 data = SST2Data(tokenizer, preset.train_size, preset.dev_size, preset.max_length)
 teacher, _ = finetuned_teacher(preset, data)          # task-specific distillation's teacher (notebook 2)
-student = build_student(teacher.config, preset.tinybert.student, seed=0)
-distiller = make_distiller(student, teacher.config, preset.tinybert)   # the student and its W_e, W_h
+distiller = new_distiller(teacher.config, preset.tinybert, seed=0)  # a random student and its W_e, W_h
+student = distiller.student
 t_cfg, s_cfg = teacher.config, student.config
 print(f"teacher: {t_cfg.num_hidden_layers} layers, width d_T = {t_cfg.hidden_size}, {t_cfg.num_attention_heads} heads")
 print(f"student: {s_cfg.num_hidden_layers} layers, width d_S = {s_cfg.hidden_size}, {s_cfg.num_attention_heads} heads")
@@ -102,7 +102,7 @@ assert torch.allclose(L_embd(E_S[None], E_T[None], W_e), F.mse_loss(E_S @ W_e, E
 # %% [markdown]
 # Our pair, on a real batch of SST-2 sentences. `hidden_states[0]` is the embedding layer's
 # output, `hidden_states[m]` the output of layer $m$; the attention scores come from hooks on
-# each layer's query and key projections (`kd_teach.attention`), because transformers hands
+# each layer's query and key projections (`kd_teach.tinybert.attention`), because transformers hands
 # back only probabilities. One shared $W$ serves the embeddings and every layer, as in the
 # reference code (`share_projection=False` gives $W_e$ and one $W_h$ per layer, the paper's
 # notation).
@@ -195,7 +195,7 @@ print(f"L_attn on probabilities: below 1e-10 (zero but for rounding)   on scores
 # notebook 6 to see them after general distillation.
 
 # %%
-from kd_teach.attention_view import AttentionExplorer
+from kd_teach.course.attention_view import AttentionExplorer
 
 explorer = AttentionExplorer(teacher, student, tokenizer, data.dev_sentences[:20], g)
 explorer
@@ -218,7 +218,7 @@ assert abs(explorer.loss - expected) < 1e-9 and "head 3" in explorer.text.value
 # head would give one token.
 
 # %%
-from kd_teach.attention_view import special_token_share
+from kd_teach.course.attention_view import special_token_share
 
 share = special_token_share(eager, tokenizer, data.dev_sentences[:200])
 print(f"{'layer':>5}  {'[SEP]':>6}  {'[CLS]':>6}   (uniform: {share['uniform']:.3f} per token)")
@@ -276,6 +276,6 @@ except ValueError as err:
 # ## Check yourself
 
 # %%
-from kd_teach.quiz import show
+from kd_teach.course.quiz import show
 
 show(chapter="04_tinybert", topic="layer-losses", n=4, seed=5)

@@ -38,13 +38,13 @@ import torch
 from IPython.display import display
 from transformers import BertModel
 
-from kd_teach.cache import general_tinybert, shown
-from kd_teach.corpus import Corpus
-from kd_teach.layer_mapping import describe_mapping
-from kd_teach.live_plot import LiveLossCurves
-from kd_teach.models import build_student, load_encoder, load_tokenizer
-from kd_teach.presets import get_preset
-from kd_teach.tinybert import check_compatible, heldout_intermediate_loss, make_distiller
+from kd_teach.course.live_plot import LiveLossCurves
+from kd_teach.engine.cache import general_tinybert, shown
+from kd_teach.engine.corpus import Corpus
+from kd_teach.engine.models import load_encoder, load_tokenizer
+from kd_teach.engine.presets import get_preset
+from kd_teach.tinybert.mapping import describe_mapping
+from kd_teach.tinybert.stages import check_compatible, heldout_intermediate_loss, new_distiller
 
 # %% [markdown]
 # `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 30 steps of 16
@@ -56,7 +56,7 @@ from kd_teach.tinybert import check_compatible, heldout_intermediate_loss, make_
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -69,7 +69,7 @@ print(f"teacher: {teacher.config.num_hidden_layers} layers, width {teacher.confi
       f"student: {s.student.layers} layers, width {s.student.hidden}, {s.student.heads} heads, FFN {s.student.ffn}")
 
 # %%
-random_student = make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s)
+random_student = new_distiller(teacher.config, s, seed=0)
 g = check_compatible(random_student.student, teacher, s)
 print(describe_mapping(g, teacher.config.num_hidden_layers))
 heldout = corpus.heldout_loader(64)
@@ -141,7 +141,7 @@ assert same
 # the fine structure needs far more text than 7 MB.
 
 # %%
-from kd_teach.attention_view import AttentionExplorer
+from kd_teach.course.attention_view import AttentionExplorer
 
 sentences = [tokenizer.decode(ids, skip_special_tokens=True) for ids in corpus.heldout[:12]["input_ids"]]
 explorer = AttentionExplorer(teacher, distiller.student, tokenizer, sentences, g)
@@ -178,6 +178,6 @@ explorer.figure()
 # ## Check yourself
 
 # %%
-from kd_teach.quiz import show
+from kd_teach.course.quiz import show
 
 show(chapter="04_tinybert", topic="general-distillation", n=4, seed=6)

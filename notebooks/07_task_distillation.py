@@ -38,11 +38,11 @@ import random
 import torch
 from IPython.display import Markdown, display
 
-from kd_teach.augment import Augmenter, WordVectors, augment, render, sample_augmentations
-from kd_teach.cache import finetuned_teacher, mlm_teacher
-from kd_teach.data import SST2Data
-from kd_teach.models import load_tokenizer
-from kd_teach.presets import get_preset
+from kd_teach.engine.cache import finetuned_teacher, mlm_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import load_tokenizer
+from kd_teach.engine.presets import get_preset
+from kd_teach.tinybert.augment import Augmenter, WordVectors, augment, render, sample_augmentations
 
 # %% [markdown]
 # `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 1,000
@@ -56,7 +56,7 @@ from kd_teach.presets import get_preset
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -82,7 +82,7 @@ print(f"augmentation: p = {a.p}, K = {a.K}, N = {a.N}; MLM teacher held-out accu
 #
 # The reference code runs one BERT forward per word; `kd_teach` masks one copy of the sentence
 # per word and runs all copies of many sentences in one batch; the last layer and the head run
-# at the masked positions only, since nothing else of them is used (`kd_teach.fill_mask`). The
+# at the masked positions only, since nothing else of them is used (`kd_teach.tinybert.fill_mask`). The
 # same candidates (a test checks it), over ten times faster (`benchmarks/augment.py`).
 
 # %%
@@ -113,7 +113,7 @@ assert len(wc.candidates[1]) == a.K and "dull" not in wc.candidates[4]
 
 # %%
 for wc in augmenter.candidates(examples):
-    rng = random.Random(f"{a.seed}:{wc.sentence}")            # what kd_teach.augment.augment draws
+    rng = random.Random(f"{a.seed}:{wc.sentence}")            # what kd_teach.tinybert.augment.augment draws
     print(f"original : {wc.sentence}")
     for new in sample_augmentations(wc, N=4, p=a.p, rng=rng):
         print(f"augmented: {render(wc, new.changes, mark=True)}")
@@ -157,8 +157,8 @@ print(f"in 300 training sentences, {total} words got candidates: {found['mlm'] /
 # augmented sentences from the cache too (made once per preset and seed).
 
 # %%
-from kd_teach.chapters import chapter_rows, run_dir
-from kd_teach.pipeline import run_sst2
+from kd_teach.course.chapters import chapter_rows, run_dir
+from kd_teach.engine.pipeline import run_sst2
 
 CHAPTER = "07_task_distillation"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/07_task_distillation-<preset>: this notebook's own results
@@ -176,7 +176,7 @@ assert rows["tinybert-same-steps"]["step1_steps"] == rows["tinybert-aug"]["step1
 assert rows["tinybert-no-step1"]["step1_seconds"] == 0 and "general_steps" not in rows["tinybert-no-gd"]
 
 # %%
-from kd_teach.report import markdown_table, plot_results
+from kd_teach.engine.report import markdown_table, plot_results
 
 Markdown(markdown_table(own))
 
@@ -217,12 +217,12 @@ fig
 # measured with `kd-teach run sst2 --preset cpu --rows tinybert --seed N` for seeds 0, 1 and 2
 # and is committed in `results/cpu/results.json`, next to the teacher, the baseline and the
 # Hinton-KD student of notebook 2. A difference counts as resolved only when every seed agrees and its mean is at
-# least twice the seed spread (`kd_teach.report.compare`).
+# least twice the seed spread (`kd_teach.engine.report.compare`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from kd_teach.chapters import CHAPTER_COMPARISONS, chapter_reference
-from kd_teach.report import comparison_table, provenance, seed_table
+from kd_teach.course.chapters import CHAPTER_COMPARISONS, chapter_reference
+from kd_teach.engine.report import comparison_table, provenance, seed_table
 
 reference = chapter_reference(CHAPTER)
 assert {r["seed"] for r in reference if r["name"] in names} == {0, 1, 2}
@@ -231,7 +231,7 @@ display(Markdown(seed_table(reference)))
 display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 
 # %%
-from kd_teach.chapters import beside_reference, expectation
+from kd_teach.course.chapters import beside_reference, expectation
 
 print(expectation(preset.name))
 Markdown(beside_reference(own, reference))
@@ -270,6 +270,6 @@ Markdown(beside_reference(own, reference))
 # ## Check yourself
 
 # %%
-from kd_teach.quiz import show
+from kd_teach.course.quiz import show
 
 show(chapter="04_tinybert", topic="data-augmentation", n=4, seed=7)

@@ -22,7 +22,7 @@
 # side: accuracy against size and speed, the training curves, and what the papers report at
 # full scale next to what this run measured.
 #
-# Nothing here is new code: every row comes from `kd_teach.pipeline.run_sst2`, the function
+# Nothing here is new code: every row comes from `kd_teach.engine.pipeline.run_sst2`, the function
 # behind `kd-teach run sst2 --rows all` on the command line.
 
 # %%
@@ -31,9 +31,9 @@ import json
 
 from IPython.display import Markdown, display
 
-from kd_teach.pipeline import expand_rows, run_sst2
-from kd_teach.presets import SST2_TRAIN_ROWS, get_preset, planned_steps, preset_for_hardware
-from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_curves, plot_results
+from kd_teach.engine.pipeline import expand_rows, run_sst2
+from kd_teach.engine.presets import SST2_TRAIN_ROWS, get_preset, planned_steps, preset_for_hardware
+from kd_teach.engine.report import leaderboard, markdown_table, paper_comparison, plot_curves, plot_results
 
 # %% [markdown]
 # ## The reference leaderboard: every row, three seeds at the `cpu` preset
@@ -45,8 +45,9 @@ from kd_teach.report import leaderboard, markdown_table, paper_comparison, plot_
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from kd_teach.chapters import CHAPTER_COMPARISONS, beside_reference, chapter_reference, chapter_rows, expectation, run_dir
-from kd_teach.report import comparison_table, provenance, seed_summary, seed_table
+from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, chapter_rows,
+                                      expectation, run_dir)
+from kd_teach.engine.report import comparison_table, provenance, seed_summary, seed_table
 
 CHAPTER = "08_full_runs"
 reference = chapter_reference(CHAPTER)
@@ -71,7 +72,7 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 # %% [markdown]
 # ## The scale: picked from the hardware
 #
-# One pipeline, three presets (`kd_teach.presets`):
+# One pipeline, three presets (`kd_teach.engine.presets`):
 #
 # | preset | teacher | data | meant for |
 # |---|---|---|---|
@@ -83,7 +84,7 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 # `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the
 # next cell. The stored outputs of this notebook were made at `cpu` (`make notebooks PRESET=cpu`). A notebook is one process, so one GPU; on several, run the same experiment from a
 # terminal, one process per GPU, data-parallel (`benchmarks/RESULTS.md`, "Every row"):
-# `accelerate launch --num_processes 4 -m kd_teach.cli run sst2 --rows all --preset gpu-full`.
+# `accelerate launch --num_processes 4 -m kd_teach.engine.cli run sst2 --rows all --preset gpu-full`.
 
 # %% tags=["parameters"]
 PRESET = preset_for_hardware()  # or "smoke", "cpu", "gpu-full"
@@ -91,7 +92,7 @@ ROWS = "all"                     # or "spine", "distilbert", "tinybert", or row 
 SEED = 0
 
 # %%
-from kd_teach.report import run_label
+from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
 print(run_label(preset.name))   # what every output below was made with
@@ -208,6 +209,6 @@ Markdown(paper_comparison(table["rows"]))
 # ## Check yourself
 
 # %%
-from kd_teach.quiz import show
+from kd_teach.course.quiz import show
 
 show(topic="results-ablations", n=4, seed=8)

@@ -30,8 +30,8 @@
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from kd_teach import quiz
-from kd_teach.bank import SYLLABUS, coverage, load_bank
+from kd_teach.course import quiz
+from kd_teach.course.bank import SYLLABUS, coverage, load_bank
 
 bank = load_bank()
 counts = coverage(bank)

@@ -18,7 +18,7 @@
 # functions the `kd_teach` package already has, then make one prediction before you check it.
 #
 # **How it works.** Each exercise is a function with a body for you to write. Run its cell:
-# the line after the function calls a *checker* from `kd_teach.checks`, which compares your
+# the line after the function calls a *checker* from `kd_teach.course.checks`, which compares your
 # function with the package's on many random inputs (several shapes, float32 and float64,
 # temperatures from 0.05 to 100, logits up to ±10,000). If something differs, it tells you
 # what and gives a hint; if all agree, it says so. Run the notebook from the top: it stops
@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from kd_teach.checks import check_entropy, check_guess, check_soft_targets, check_softmax_with_temperature
+from kd_teach.course.checks import check_entropy, check_guess, check_soft_targets, check_softmax_with_temperature
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -126,11 +126,11 @@ assert abs(entropy(softmax_with_temperature(z, 1e6)).item() - math.log(4)) < 1e-
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from kd_teach.cache import finetuned_teacher
-from kd_teach.data import SST2Data
-from kd_teach.models import load_tokenizer
-from kd_teach.presets import get_preset
-from kd_teach.widgets import TemperatureExplorer
+from kd_teach.course.widgets import TemperatureExplorer
+from kd_teach.engine.cache import finetuned_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import load_tokenizer
+from kd_teach.engine.presets import get_preset
 
 preset = get_preset("smoke")
 data = SST2Data(load_tokenizer(preset.teacher), preset.train_size, preset.dev_size, preset.max_length)

@@ -26,7 +26,7 @@
 import torch
 import torch.nn.functional as F
 
-from kd_teach.checks import check_distillation_loss, check_guess, check_kd_loss
+from kd_teach.course.checks import check_distillation_loss, check_guess, check_kd_loss
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -92,10 +92,10 @@ check_kd_loss(kd_loss)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from kd_teach.cache import finetuned_teacher
-from kd_teach.data import SST2Data
-from kd_teach.models import load_tokenizer
-from kd_teach.presets import get_preset
+from kd_teach.engine.cache import finetuned_teacher
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.models import load_tokenizer
+from kd_teach.engine.presets import get_preset
 
 preset = get_preset("smoke")
 data = SST2Data(load_tokenizer(preset.teacher), preset.train_size, preset.dev_size, preset.max_length)

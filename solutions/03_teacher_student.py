@@ -25,9 +25,10 @@
 import torch
 import transformers
 
-from kd_teach.checks import check_guess
-from kd_teach.checks_students import check_bert_parameter_count, check_student_weight_name
-from kd_teach.models import BERT_TO_DISTILBERT_LAYER, count_parameters, init_distilbert_student, load_mlm_teacher
+from kd_teach.course.checks import check_guess
+from kd_teach.course.checks.students import check_bert_parameter_count, check_student_weight_name
+from kd_teach.distilbert.student import BERT_TO_DISTILBERT_LAYER, init_distilbert_student
+from kd_teach.engine.models import count_parameters, load_mlm_teacher
 
 transformers.logging.set_verbosity_error()
 

@@ -25,7 +25,7 @@
 # As before: write each function's body, run its cell, read the checker's verdict. The
 # notebook stops at the first exercise still to do. Write the formulas with plain torch
 # operations (`torch.log_softmax`, sums, means, indexing); the checkers compare your function
-# with `kd_teach.losses.distilbert` on many random batches, in float32 and float64. Your value
+# with `kd_teach.distilbert.losses` on many random batches, in float32 and float64. Your value
 # must agree within a relative 1e-4 in float32 (1e-5 in float64), plus a tiny absolute margin
 # that grows with the size of the logits.
 #
@@ -38,8 +38,8 @@
 # %%
 import torch
 
-from kd_teach.checks import check_guess
-from kd_teach.checks_distilbert import check_bert_corruption, check_L_ce, check_L_cos, check_L_mlm
+from kd_teach.course.checks import check_guess
+from kd_teach.course.checks.distilbert import check_L_ce, check_L_cos, check_L_mlm, check_bert_corruption
 
 torch.set_printoptions(precision=4, sci_mode=False)
 
@@ -188,7 +188,7 @@ check_bert_corruption(bert_corruption)
 # %% [markdown]
 # ## Exercise 5: predict, then run
 #
-# Take one sentence of 64 tokens: [CLS], 62 words, [SEP]. `kd_teach.masking.mask_tokens`, which
+# Take one sentence of 64 tokens: [CLS], 62 words, [SEP]. `kd_teach.distilbert.masking.mask_tokens`, which
 # the chapter's training uses, chooses 15% of the candidate tokens of the batch, **rounded
 # up** (special tokens such as [CLS] and [SEP] are never candidates), then applies the
 # 80/10/10 rule. Here every word is equally likely to be chosen (no rare-token weighting), and
@@ -205,7 +205,7 @@ guess = 8.0
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from kd_teach.masking import IGNORE_INDEX, mask_tokens, num_targets, token_probs
+from kd_teach.distilbert.masking import IGNORE_INDEX, mask_tokens, num_targets, token_probs
 
 V, CLS, SEP, MASK = 30522, 101, 102, 103                      # bert-base-uncased's vocabulary and ids
 special = [0, 100, CLS, SEP, MASK]                             # [PAD], [UNK], [CLS], [SEP], [MASK]

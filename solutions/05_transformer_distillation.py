@@ -32,7 +32,7 @@
 # As before: write each function's body, run its cell, read the checker's verdict. The
 # notebook stops at the first exercise still to do. Use plain torch operations (indexing,
 # `@`, sums, means, `torch.log_softmax`); the checkers compare your function with
-# `kd_teach.losses.tinybert` and `kd_teach.layer_mapping` on many random inputs, in float32
+# `kd_teach.tinybert.losses` and `kd_teach.tinybert.mapping` on many random inputs, in float32
 # and float64.
 #
 # The habit from exercises 4 holds here too: a batch is padded, and padding must not count.
@@ -43,8 +43,9 @@
 # %%
 import torch
 
-from kd_teach.checks import check_guess
-from kd_teach.checks_tinybert import check_L_attn, check_L_hidn, check_L_pred, check_layer_mapping
+from kd_teach.course.checks import check_guess
+from kd_teach.course.checks.mapping import check_layer_mapping
+from kd_teach.course.checks.tinybert import check_L_attn, check_L_hidn, check_L_pred
 
 torch.set_printoptions(precision=4, sci_mode=False)
 

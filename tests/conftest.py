@@ -15,7 +15,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from kd_teach.presets import get_preset
+from kd_teach.engine.presets import get_preset
 
 # Property tests draw new examples on every run, except under `.ci/run` (HYPOTHESIS_PROFILE=ci):
 # CI derandomises them, so a submission passes or fails the same way every time.
@@ -33,6 +33,34 @@ def pytest_configure(config):
     # A fresh cache for this run (kernels started by nbval and CLI subprocesses inherit it).
     config._kd_teach_cache = tempfile.mkdtemp(prefix="kd_teach-test-cache-")
     os.environ["KD_TEACH_CACHE_DIR"] = config._kd_teach_cache
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """``KD_TEACH_TEST_ORDER=reverse`` or ``random:<seed>`` runs the suite in another order, to show that
+    no test depends on another having run first. Files are reordered, and the tests inside each
+    Python file; a notebook's cells keep their order (they are one program)."""
+    order = os.environ.get("KD_TEACH_TEST_ORDER", "")
+    if not order:
+        return
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(str(item.path), []).append(item)
+    files = list(groups)
+    if order == "reverse":
+        files.reverse()
+        shuffle = lambda xs: xs.reverse()  # noqa: E731
+    elif order.startswith("random:"):
+        import random
+
+        rng = random.Random(int(order.split(":", 1)[1]))
+        rng.shuffle(files)
+        shuffle = rng.shuffle
+    else:
+        raise pytest.UsageError(f"KD_TEACH_TEST_ORDER must be 'reverse' or 'random:<seed>', got {order!r}")
+    for f in files:
+        if f.endswith(".py"):
+            shuffle(groups[f])
+    items[:] = [item for f in files for item in groups[f]]
 
 
 def pytest_unconfigure(config):
@@ -53,21 +81,21 @@ def smoke_preset():
 
 @pytest.fixture(scope="session")
 def tokenizer(smoke_preset):
-    from kd_teach.models import load_tokenizer
+    from kd_teach.engine.models import load_tokenizer
 
     return load_tokenizer(smoke_preset.teacher)
 
 
 @pytest.fixture(scope="session")
 def smoke_data(smoke_preset, tokenizer):
-    from kd_teach.data import SST2Data
+    from kd_teach.engine.data import SST2Data
 
     return SST2Data(tokenizer, smoke_preset.train_size, smoke_preset.dev_size, smoke_preset.max_length)
 
 
 @pytest.fixture(scope="session")
 def smoke_teacher(smoke_preset, smoke_data):
-    from kd_teach.cache import finetuned_teacher
+    from kd_teach.engine.cache import finetuned_teacher
 
     return finetuned_teacher(smoke_preset, smoke_data)
 
@@ -79,7 +107,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not ran:
         return
     try:
-        from kd_teach.bank import SYLLABUS, coverage
+        from kd_teach.course.bank import SYLLABUS, coverage
 
         table = coverage()
     except ValueError as err:  # a broken bank is reported by the tests themselves
@@ -96,7 +124,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def smoke_corpus(smoke_preset, tokenizer):
     """The real general corpus (wikitext + gutenberg), chunked at the smoke length."""
-    from kd_teach.corpus import Corpus
+    from kd_teach.engine.corpus import Corpus
 
     return Corpus(tokenizer, smoke_preset.corpus_max_length, smoke_preset.corpus_heldout)
 
@@ -104,7 +132,7 @@ def smoke_corpus(smoke_preset, tokenizer):
 @pytest.fixture(scope="session")
 def smoke_mlm_teacher(smoke_preset, smoke_corpus):
     """The packaged teacher with its MLM head trained at the smoke preset; cached like the SST-2 teacher."""
-    from kd_teach.cache import mlm_teacher
+    from kd_teach.engine.cache import mlm_teacher
 
     return mlm_teacher(smoke_preset, smoke_corpus, log=lambda *_: None)
 
@@ -112,6 +140,6 @@ def smoke_mlm_teacher(smoke_preset, smoke_corpus):
 @pytest.fixture(scope="session")
 def smoke_general_tinybert(smoke_preset, smoke_corpus):
     """The general TinyBERT of the smoke preset (general distillation on the corpus); cached like the teachers."""
-    from kd_teach.cache import general_tinybert
+    from kd_teach.engine.cache import general_tinybert
 
     return general_tinybert(smoke_preset, smoke_corpus, log=lambda *_: None)

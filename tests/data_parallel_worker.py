@@ -1,23 +1,25 @@
 """One process of the data-parallel test (tests/test_data_parallel.py): not a test itself.
 
-    RANK=r WORLD_SIZE=n MASTER_ADDR=... MASTER_PORT=... python tests/data_parallel_worker.py OUT ACCUM
+    accelerate launch --multi_gpu --num_processes N tests/data_parallel_worker.py OUT ACCUM
+    python tests/data_parallel_worker.py OUT ACCUM        (one process: the reference)
 
 Trains a tiny student, dropout off, for one epoch on 64 real SST-2 rows in batches of 8 through
 the shared loop, then writes OUT/rank<r>.pt: its final weights and the batches it trained on
-(their first token ids). With WORLD_SIZE=1 and ACCUM=n it is the single-process reference.
+(their first token ids). One process with ACCUM=n is the reference for n processes with ACCUM=1.
 """
 import os
 import sys
 
 import torch
 
-from kd_teach.data import load_sst2, make_loader, tokenize
+from kd_teach.engine.data import load_sst2, make_loader, tokenize
 from transformers import AutoConfig
 
-from kd_teach.models import build_student, load_tokenizer, resolve_teacher
-from kd_teach.presets import StudentSize
-from kd_teach.stages import hard_label_loss
-from kd_teach.train import TrainConfig, train
+from kd_teach.engine.finetune import hard_label_loss
+from kd_teach.engine.models import build_student, load_tokenizer, resolve_teacher
+from kd_teach.engine.presets import StudentSize
+from kd_teach.engine.runtime import distributed_state
+from kd_teach.engine.train import Trainer, TrainConfig
 
 
 def main(out: str, accum: int) -> None:
@@ -35,9 +37,13 @@ def main(out: str, accum: int) -> None:
         seen.append(batch["input_ids"][:, :4].tolist())
         return hard_label_loss(m, batch)
 
-    train(model, loader, loss_fn, TrainConfig(epochs=1, lr=1e-2, grad_accum_steps=accum, max_grad_norm=1.0,
-                                                 warmup_ratio=0.0, desc="data parallel"))
-    torch.save({"weights": model.state_dict(), "seen": seen}, os.path.join(out, f"rank{os.environ.get('RANK', 0)}.pt"))
+    trainer = Trainer(model, loader, loss_fn, TrainConfig(epochs=1, lr=1e-2, grad_accum_steps=accum, max_grad_norm=1.0,
+                                                          warmup_ratio=0.0, desc="data parallel"))
+    trainer.run()
+    rank = distributed_state().process_index                   # accelerate's, as the loop sees it
+    torch.save({"weights": model.state_dict(), "seen": seen, "processes": distributed_state().num_processes,
+                "wrapper": type(trainer.objective).__name__},
+               os.path.join(out, f"rank{rank}.pt"))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""Tests for kd_teach.attention: pre-softmax scores from hooks, checked against the real model's attention."""
+"""Tests for kd_teach.tinybert.attention: pre-softmax scores from hooks, checked against the real model's attention."""
 from __future__ import annotations
 
 import pytest
 import torch
 from transformers import AutoModel, BertConfig, BertForSequenceClassification
 
-from kd_teach.attention import capture_attention_scores, layer_outputs, scores_to_probs
-from kd_teach.attention_view import attention_maps
-from kd_teach.models import resolve_teacher
+from kd_teach.course.attention_view import attention_maps
+from kd_teach.engine.models import resolve_teacher
+from kd_teach.tinybert.attention import capture_attention_scores, layer_outputs
+from kd_teach.tinybert.losses import scores_to_probs
 
 SENTENCES = ["a gorgeous , witty , seductive movie .", "dull", "the acting is fine but the story never takes off ."]
 
@@ -55,9 +56,9 @@ def test_bad_layers_and_models():
 
 
 def test_attention_explorer_redraws_what_the_widgets_choose(eager_teacher, tokenizer):
-    from kd_teach.attention_view import AttentionExplorer, special_token_share
-    from kd_teach.layer_mapping import layer_mapping
-    from kd_teach.losses.tinybert import L_attn
+    from kd_teach.course.attention_view import AttentionExplorer, special_token_share
+    from kd_teach.tinybert.losses import L_attn
+    from kd_teach.tinybert.mapping import layer_mapping
 
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=48, num_hidden_layers=2, num_attention_heads=12,
                         intermediate_size=96)

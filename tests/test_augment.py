@@ -1,12 +1,12 @@
-"""Tests for kd_teach.augment: TinyBERT's data augmentation on real SST-2 rows with the real MLM teacher and GloVe."""
+"""Tests for kd_teach.tinybert.augment: TinyBERT's data augmentation on real SST-2 rows with the real MLM teacher and GloVe."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from kd_teach.augment import (STOP_WORDS, Augmenter, WordCandidates, WordVectors, augment, is_replaceable,
-                              sample_augmentations)
+from kd_teach.tinybert.augment import (Augmenter, STOP_WORDS, WordCandidates, WordVectors, augment, is_replaceable,
+                                       sample_augmentations)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_stop_words_are_never_replaced():
 
 
 def test_augmented_data_is_cached(smoke_preset, sentences, smoke_mlm_teacher):
-    from kd_teach.cache import augmented_sst2
+    from kd_teach.engine.cache import augmented_sst2
 
     rows, info = augmented_sst2(smoke_preset, sentences[:6], log=lambda *_: None)
     again, info2 = augmented_sst2(smoke_preset, sentences[:6], log=lambda *_: None)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kd_teach.bank import load_bank
+from kd_teach.course.bank import load_bank
 from kd_teach.temperature import softmax_with_temperature
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ LOGITS = torch.tensor([6.0, 5.2, 4.5, 2.0, -1.0], dtype=torch.float64)
 
 
 def _probs_text(T: float) -> str:
-    """What the widget prints for temperature T (see kd_teach.widgets.TemperatureExplorer.update)."""
+    """What the widget prints for temperature T (see kd_teach.course.widgets.TemperatureExplorer.update)."""
     return " ".join(f"{w}: {p:.3f}" for w, p in zip(WORDS, softmax_with_temperature(LOGITS, T).tolist()))
 
 

@@ -1,10 +1,10 @@
 """Each chapter's table: its own rows in a fixed order, the committed reference, the learner's run beside it."""
 import pytest
 
-from kd_teach.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference, chapter_rows,
-                               expectation, run_dir)
-from kd_teach.pipeline import ROWS
-from kd_teach.report import compare
+from kd_teach.course.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference,
+                                      chapter_rows, expectation, run_dir)
+from kd_teach.engine.pipeline import ROWS
+from kd_teach.engine.report import compare
 
 ORDER = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]
 

@@ -1,8 +1,8 @@
 """The general corpus: real text, chunked without loss, a held-out part never trained on."""
 import pytest
 
-from kd_teach.corpus import Corpus, chunk, corpus_files, load_corpus
-from kd_teach.hub import OfflineAssetError
+from kd_teach.engine.corpus import Corpus, chunk, corpus_files, load_corpus
+from kd_teach.engine.hub import OfflineAssetError
 
 
 def test_local_corpus_is_found_and_cleaned():
@@ -42,7 +42,7 @@ def test_corpus_splits_paragraphs_and_counts_tokens(smoke_corpus, tokenizer):
 def test_no_corpus_offline_names_both_ways(tmp_path, monkeypatch, tokenizer):
     monkeypatch.setenv("KD_TEACH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from kd_teach.hub import hub_reachable
+    from kd_teach.engine.hub import hub_reachable
 
     hub_reachable.cache_clear()
     try:

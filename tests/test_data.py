@@ -4,9 +4,9 @@ import os
 import pytest
 import torch
 
-from kd_teach import hub
-from kd_teach.data import load_sst2, make_loader, set_loader_epoch
-from kd_teach.hub import OfflineAssetError
+from kd_teach.engine import hub
+from kd_teach.engine.data import load_sst2, make_loader, set_loader_epoch
+from kd_teach.engine.hub import OfflineAssetError
 
 needs_data = pytest.mark.skipif(not os.environ.get("KD_TEACH_DATA_DIR"), reason="KD_TEACH_DATA_DIR not set")
 
@@ -57,7 +57,7 @@ def test_shuffled_order_is_a_function_of_seed_and_epoch(smoke_data):
 
 @needs_data
 def test_transfer_set_is_disjoint_from_the_labelled_rows_and_has_no_labels(tokenizer):
-    from kd_teach.data import UNLABELLED, SST2Data, split_labelled_transfer, subsample
+    from kd_teach.engine.data import SST2Data, UNLABELLED, split_labelled_transfer, subsample
 
     train = load_sst2()["train"]
     labelled, transfer = split_labelled_transfer(train, 500, 300, seed=0)
@@ -73,7 +73,7 @@ def test_transfer_set_is_disjoint_from_the_labelled_rows_and_has_no_labels(token
 def test_transfer_set_sizes_are_checked():
     from datasets import Dataset
 
-    from kd_teach.data import split_labelled_transfer
+    from kd_teach.engine.data import split_labelled_transfer
 
     ds = Dataset.from_dict({"sentence": list("abcdef"), "label": [0, 1] * 3})
     with pytest.raises(ValueError, match="train_size \\+ transfer_size must be <= 6"):

@@ -1,4 +1,4 @@
-"""Tests for kd_teach.losses.distilbert: DistilBERT's triple loss (Sanh et al. 2019, Section 2).
+"""Tests for kd_teach.distilbert.losses: DistilBERT's triple loss (Sanh et al. 2019, Section 2).
 
 The reference below is huggingface/transformers examples/research_projects/distillation/distiller.py,
 restated with torch's own losses: masked_select of the positions, nn.KLDivLoss("batchmean") * T^2,
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
-from kd_teach.losses import L_ce, L_cos, L_mlm, ce_positions, distilbert_loss
+from kd_teach.losses import L_ce, L_cos, L_mlm, ce_positions, distillation_loss, distilbert_loss
 
 SETTINGS = settings(max_examples=30, deadline=None)
 B, S, V, H = 3, 7, 50, 16
@@ -71,7 +71,7 @@ def test_L_ce_is_batchmean_kl_times_T2_on_selected_rows(restrict, T):
     loss = L_ce(b["student_logits"], b["teacher_logits"], mask, T)
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(loss, distiller_ce(b["student_logits"], b["teacher_logits"], mask, T))
-    torch.testing.assert_close(L_ce(s_sel, t_sel, None, T), loss)                       # pre-selected (N, V)
+    torch.testing.assert_close(distillation_loss(s_sel, t_sel, T), loss)               # Hinton's, a row per position
     torch.testing.assert_close(L_ce(b["student_logits"], b["teacher_logits"], mask.int(), T), loss)  # 0/1 mask
     torch.testing.assert_close(L_ce(b["student_logits"], b["teacher_logits"], mask, T, scale_by_T2=False), loss / T**2)
     assert abs(L_ce(b["teacher_logits"].clone(), b["teacher_logits"], mask, T).item()) < 1e-6      # student = teacher
@@ -125,7 +125,6 @@ def test_L_mlm_is_cross_entropy_with_ignore_index(dtype):
     s, y = b["student_logits"], b["mlm_labels"]
     expected = F.cross_entropy(s.view(-1, V), y.view(-1), ignore_index=-100)
     torch.testing.assert_close(L_mlm(s, y), expected)
-    torch.testing.assert_close(L_mlm(s.view(-1, V), y.view(-1)), expected)                # (N, V) and (N,)
     y7 = y.masked_fill(y == -100, 7)                                                      # another ignore_index
     torch.testing.assert_close(L_mlm(s, y7, ignore_index=7),
                                F.cross_entropy(s.view(-1, V), y7.view(-1), ignore_index=7))
@@ -141,13 +140,12 @@ def test_L_cos_is_cosine_embedding_loss_on_real_tokens_0_aligned_2_opposite():
     expected = F.cosine_embedding_loss(hs[keep], ht[keep], torch.ones(int(keep.sum())))
     torch.testing.assert_close(L_cos(hs, ht, am), expected)
     torch.testing.assert_close(L_cos(hs, ht, am), distiller_cos(hs, ht, am))
-    torch.testing.assert_close(L_cos(hs[keep], ht[keep], None), expected)
     for c in (1.0, 0.01, 250.0):                                        # same direction: 0, whatever the length
         assert abs(L_cos(c * ht, ht, am).item()) < 1e-6
     assert L_cos(-ht, ht, am).item() == pytest.approx(2.0, abs=1e-6)    # opposite: 2
-    zero = torch.zeros(4, H)                                            # eps as torch: cos = 0, not NaN
-    assert L_cos(zero, _randn(4, H), None).item() == 1.0
-    assert F.cosine_embedding_loss(zero, _randn(4, H), torch.ones(4)).item() == 1.0
+    zero = torch.zeros(1, 4, H)                                         # eps as torch: cos = 0, not NaN
+    assert L_cos(zero, _randn(1, 4, H), torch.ones(1, 4)).item() == 1.0
+    assert F.cosine_embedding_loss(zero[0], _randn(4, H), torch.ones(4)).item() == 1.0
 
 
 # --------------------------------------------------------------------------- the triple loss
@@ -220,11 +218,13 @@ def test_shape_errors_name_arguments_and_shapes():
         L_ce(s, s, am, T=-1)
     with pytest.raises(ValueError, match=re.escape("student_logits (3, 7, 50) and teacher_logits (3, 7, 49)")):
         L_ce(s, s[..., :49], am)
-    with pytest.raises(ValueError, match=re.escape("mask (3, 6) and student_logits (3, 7, 50)")):
+    with pytest.raises(ValueError, match=re.escape("student_logits (3, 7, 50) and mask (3, 6)")):
         L_ce(s, s, am[:, :6])
-    with pytest.raises(ValueError, match=re.escape("mask=None needs pre-selected 2-D student_logits")):
+    with pytest.raises(ValueError, match=re.escape("expected student_logits (batch, seq, dim) and mask (batch, seq)")):
         L_ce(s, s, None)
-    with pytest.raises(ValueError, match=re.escape("mlm_labels (3, 6) and student_logits (3, 7, 50)")):
+    with pytest.raises(ValueError, match=re.escape("expected student_logits (batch, seq, vocab) and mlm_labels (batch, seq)")):
+        L_mlm(s.view(-1, V), b["mlm_labels"].view(-1))
+    with pytest.raises(ValueError, match=re.escape("student_logits (3, 7, 50) and mlm_labels (3, 6)")):
         L_mlm(s, b["mlm_labels"][:, :6])
     with pytest.raises(ValueError, match=re.escape("token ids in [0, 50) or -100, got values from 0 to 50")):
         L_mlm(s, b["mlm_labels"].masked_fill(b["mlm_labels"] == -100, 0).index_fill(1, torch.tensor([2]), 50))

@@ -3,18 +3,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, DistilBertForSequenceClassification
 
-from kd_teach.models import (
-    BERT_TO_DISTILBERT_LAYER,
-    check_student_layers,
-    count_parameters,
-    default_student_layers,
-    distilbert_classifier,
-    distilbert_config,
-    init_distilbert_student,
-    load_mlm_teacher,
-    mlm_hidden_and_logits,
-    model_inputs,
-)
+from kd_teach.distilbert.student import (BERT_TO_DISTILBERT_LAYER, check_student_layers, default_student_layers,
+                                         distilbert_classifier, distilbert_config, init_distilbert_student)
+from kd_teach.engine.models import count_parameters, load_mlm_teacher, mlm_hidden_and_logits, model_inputs
 
 SENTENCES = ["it 's a charming and often affecting journey .", "the [MASK] was far too long , and dull ."]
 

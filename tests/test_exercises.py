@@ -6,7 +6,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from kd_teach.exercises import stale_files, strip_solutions
+from kd_teach.course.exercises import stale_files, strip_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = sorted((ROOT / "exercises").glob("[0-9]*.ipynb"))
@@ -61,6 +61,7 @@ def test_unbalanced_markers_are_reported_with_their_line(bad, where):
         strip_solutions(bad, "demo.py")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", EXERCISES, ids=lambda p: p.stem)
 def test_an_exercise_run_as_given_stops_at_its_first_placeholder(notebook):
     nb = nbformat.read(notebook, as_version=4)

@@ -1,10 +1,10 @@
-"""Tests for kd_teach.fill_mask: the MLM logits at the blanks, computed the cheap way, against the full model."""
+"""Tests for kd_teach.tinybert.fill_mask: the MLM logits at the blanks, computed the cheap way, against the full model."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from kd_teach.fill_mask import decoder_rows, fill_mask_logits
+from kd_teach.tinybert.fill_mask import decoder_rows, fill_mask_logits
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +47,36 @@ def test_bad_input_is_named(smoke_mlm_teacher, masked_batch, smoke_teacher):
         fill_mask_logits(teacher, ids, mask, positions[:-1])
     with pytest.raises(ValueError, match="must be a BertForMaskedLM, got BertForSequenceClassification"):
         fill_mask_logits(smoke_teacher[0], ids, mask, positions)
+
+
+def test_the_shortcut_and_the_plain_forward_pass_agree(smoke_mlm_teacher, masked_batch):
+    from kd_teach.tinybert.fill_mask import _plain_features, _shortcut_features, shortcut_works
+
+    teacher, _ = smoke_mlm_teacher
+    ids, mask, positions = masked_batch
+    assert shortcut_works(teacher.eval())           # the transformers installed here: the shortcut is used
+    with torch.inference_mode():
+        torch.testing.assert_close(_shortcut_features(teacher, ids, mask, positions),
+                                   _plain_features(teacher, ids, mask, positions), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("change", ["an attribute is gone", "a layer computes something else"])
+def test_changed_layer_internals_fall_back_to_the_plain_pass(smoke_mlm_teacher, masked_batch, monkeypatch, change):
+    """If a transformers release lays BertLayer out differently, the shortcut is dropped, with a warning."""
+    import kd_teach.tinybert.fill_mask as fm
+
+    teacher, _ = smoke_mlm_teacher
+    ids, mask, positions = masked_batch
+
+    def broken(layer, h, additive_mask, pos):
+        if change == "an attribute is gone":
+            raise AttributeError("'BertAttention' object has no attribute 'self'")
+        return torch.zeros(h.shape[0], h.shape[-1])
+
+    monkeypatch.setattr(fm, "_last_layer_at", broken)
+    monkeypatch.setattr(fm, "_SHORTCUT_WORKS", {})
+    with pytest.warns(RuntimeWarning, match="using the plain forward pass"):
+        fast = fm.fill_mask_logits(teacher.eval(), ids, mask, positions)
+    with torch.inference_mode():
+        full = teacher(input_ids=ids, attention_mask=mask).logits[torch.arange(len(ids)), positions]
+    torch.testing.assert_close(fast, full, atol=1e-4, rtol=1e-4)

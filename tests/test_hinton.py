@@ -1,4 +1,4 @@
-"""Tests for kd_teach.losses.hinton: the Hinton et al. (2015) distillation loss.
+"""Tests for kd_teach.hinton.losses: the Hinton et al. (2015) distillation loss.
 
 Gradient facts used below (one row, C classes, q = softmax(z_s/T), p = softmax(z_t/T), B rows, "batchmean"):
 
@@ -29,7 +29,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kd_teach.losses.hinton import distillation_loss, kd_loss, student_loss
+from kd_teach.hinton.losses import distillation_loss, kd_loss, student_loss
 
 SETTINGS = settings(max_examples=50, deadline=None)
 TEMPS = [0.5, 1.0, 2.0, 4.0, 10.0, 20.0]

@@ -1,9 +1,9 @@
-"""Tests for kd_teach.layer_mapping: g(m) uniform, top, bottom or explicit (TinyBERT, Section 3.1)."""
+"""Tests for kd_teach.tinybert.mapping: g(m) uniform, top, bottom or explicit (TinyBERT, Section 3.1)."""
 from __future__ import annotations
 
 import pytest
 
-from kd_teach.layer_mapping import describe_mapping, draw_mapping, layer_mapping
+from kd_teach.tinybert.mapping import describe_mapping, draw_mapping, layer_mapping
 
 
 def test_uniform_is_every_n_over_m_th_layer():

@@ -1,7 +1,7 @@
 """Live loss curves: every logged entry lands in its panel; a term switched off leaves its panel empty."""
 import pytest
 
-from kd_teach.live_plot import LiveLossCurves
+from kd_teach.course.live_plot import LiveLossCurves
 
 
 def test_curves_follow_the_history():

@@ -1,4 +1,4 @@
-"""Tests for kd_teach.masking: DistilBERT's dynamic masking (15% chosen; 80% [MASK], 10% kept,
+"""Tests for kd_teach.distilbert.masking: DistilBERT's dynamic masking (15% chosen; 80% [MASK], 10% kept,
 10% random; rare tokens weighted max(count, 1) ** -0.7; special and padding tokens never chosen).
 
 Statistical checks allow 5 binomial standard deviations (a correct implementation fails each
@@ -14,12 +14,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kd_teach.data import data_dir, load_sst2
-from kd_teach.hub import OfflineAssetError
-from kd_teach.masking import (
-    IGNORE_INDEX, DynamicMasker, MaskingConfig, mask_tokens, token_counts, token_probs,
-)
-from kd_teach.models import load_tokenizer
+from kd_teach.distilbert.masking import (DynamicMasker, IGNORE_INDEX, MaskingConfig, mask_tokens, token_counts,
+                                         token_probs)
+from kd_teach.engine.data import data_dir, load_sst2
+from kd_teach.engine.hub import OfflineAssetError
+from kd_teach.engine.models import load_tokenizer
 
 DRAWS = 200
 

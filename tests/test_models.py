@@ -4,10 +4,10 @@ import socket
 import pytest
 import torch
 
-from kd_teach import hub
-from kd_teach.hub import OfflineAssetError
-from kd_teach.models import build_student, count_parameters, load_mlm_teacher, load_teacher, resolve_teacher
-from kd_teach.presets import StudentSize
+from kd_teach.engine import hub
+from kd_teach.engine.hub import OfflineAssetError
+from kd_teach.engine.models import build_student, count_parameters, load_mlm_teacher, load_teacher, resolve_teacher
+from kd_teach.engine.presets import StudentSize
 
 
 def test_packaged_teacher_is_minilm_l6():

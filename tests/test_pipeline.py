@@ -15,7 +15,7 @@ REQUIRED = {"name", "accuracy", "params", "size_mb", "latency_ms_b1", "latency_m
 
 
 def _cli(*args, **env):
-    return subprocess.run([sys.executable, "-m", "kd_teach.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "kd_teach.engine.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=600)
 
 
@@ -53,7 +53,7 @@ def test_smoke_run_writes_the_results_table_skips_it_and_resumes_after_a_kill(tm
     assert kept["baseline"]["train_seconds"] == rows["baseline"]["train_seconds"]   # stored, not retrained
 
     out, ckpt = tmp_path / "killed", tmp_path / "killed" / "checkpoints" / "baseline-smoke-seed0" / "checkpoint.pt"
-    proc = subprocess.Popen([sys.executable, "-m", "kd_teach.cli", *args, "--out", str(out)], text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "kd_teach.engine.cli", *args, "--out", str(out)], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TQDM_DISABLE": "1"})
     deadline = time.monotonic() + 300
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -71,11 +71,11 @@ def test_smoke_run_writes_the_results_table_skips_it_and_resumes_after_a_kill(tm
 
 
 def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
-    from kd_teach.pipeline import stored_rows
-    from kd_teach.presets import get_preset
-    from kd_teach.report import upsert_rows
+    from kd_teach.engine.pipeline import stored_rows
+    from kd_teach.engine.presets import get_preset
+    from kd_teach.engine.report import upsert_rows
 
-    from kd_teach.pipeline import preset_key
+    from kd_teach.engine.pipeline import preset_key
 
     smoke, path = get_preset("smoke"), tmp_path / "results.json"
     row = {"accuracy": 0.8, "params": 1, "size_mb": 1.0, "latency_ms_b1": 1.0, "latency_ms_b32": 1.0,
@@ -91,8 +91,8 @@ def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
 
 
 def test_a_table_written_with_another_teacher_is_set_aside_not_mixed(tmp_path):
-    from kd_teach.pipeline import set_aside_other_teachers_table
-    from kd_teach.report import upsert_rows
+    from kd_teach.engine.pipeline import set_aside_other_teachers_table
+    from kd_teach.engine.report import upsert_rows
 
     path, row = tmp_path / "results.json", {"accuracy": 0.8, "latency_ms_b1": 1.0, "latency_ms_b32": 1.0}
     upsert_rows(path, [{**row, "name": "teacher", "seed": 0, "teacher_key": "sst2-abc"}])
@@ -105,7 +105,7 @@ def test_a_table_written_with_another_teacher_is_set_aside_not_mixed(tmp_path):
 
 @pytest.mark.slow
 def test_several_seeds_are_stored_per_seed_and_summarised(tmp_path, smoke_preset, smoke_teacher):
-    from kd_teach.pipeline import run_sst2
+    from kd_teach.engine.pipeline import run_sst2
 
     preset = tiny(smoke_preset, student_epochs=1)
     table = run_sst2(preset, tmp_path, [0, 1], rows="baseline", log=lambda *_: None)
@@ -155,7 +155,7 @@ def tiny(preset, **chapter):
 
 @pytest.mark.slow
 def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smoke_mlm_teacher, smoke_general_tinybert):
-    from kd_teach.pipeline import run_sst2
+    from kd_teach.engine.pipeline import run_sst2
 
     s = smoke_preset.tinybert
     preset = tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1)))

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from kd_teach.models import init_distilbert_student
-from kd_teach.pretrain import distil_pretraining, masked_token_accuracy
+from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
+from kd_teach.distilbert.student import init_distilbert_student
 
 
 def test_prepared_teacher_fills_blanks_better_than_before(smoke_mlm_teacher):
@@ -43,10 +43,10 @@ def test_pretraining_distillation_trains_the_student_only(smoke_preset, smoke_ml
 
 
 def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher, tmp_path):
-    from kd_teach.pretrain import PROBE_SENTENCES
+    from kd_teach.distilbert.stages import PROBE_SENTENCES
 
     record = tmp_path / "mlm_teacher.json"
-    done = subprocess.run([sys.executable, "-m", "kd_teach.cli", "prepare-teacher", "mlm", "--preset", "smoke",
+    done = subprocess.run([sys.executable, "-m", "kd_teach.engine.cli", "prepare-teacher", "mlm", "--preset", "smoke",
                            "--record", str(record)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MLM teacher (cached)" in done.stdout and "before" in done.stdout and "after" in done.stdout  # no training
@@ -60,7 +60,7 @@ def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher,
 
 
 def test_top_predictions_are_soft_targets_at_T(smoke_mlm_teacher, tokenizer):
-    from kd_teach.pretrain import top_predictions
+    from kd_teach.distilbert.stages import top_predictions
 
     teacher, _ = smoke_mlm_teacher
     sentence = "the [MASK] was far too long and [MASK] ."
@@ -73,3 +73,34 @@ def test_top_predictions_are_soft_targets_at_T(smoke_mlm_teacher, tokenizer):
         assert sum(probs[5.0]) < sum(probs[2.0]) < sum(probs[1.0]) <= 1.0       # mass spreads as T grows
     with pytest.raises(ValueError, match=r"sentence must contain \[MASK\]"):
         top_predictions(teacher, tokenizer, "no blank here .")
+
+
+@pytest.mark.parametrize("restrict", [True, False])
+def test_the_stage_fast_path_gives_the_taught_triple_loss(smoke_preset, smoke_mlm_teacher, smoke_corpus, restrict):
+    """The stage computes MLM logits only at the N positions its losses read, as (1, N, vocab); the loss
+    must be distilbert_loss on the full (batch, seq, vocab) logits of the same masked batch."""
+    from kd_teach.distilbert.losses import distilbert_loss
+    from kd_teach.distilbert.masking import DynamicMasker
+    from kd_teach.distilbert.stages import triple_loss_fn
+    from kd_teach.engine.models import mlm_hidden_and_logits
+
+    teacher, _ = smoke_mlm_teacher
+    teacher.eval()
+    student = init_distilbert_student(teacher).eval()
+    settings = replace(smoke_preset.distilbert, restrict_ce_to_mask=restrict)
+    masker = DynamicMasker.from_tokenizer(smoke_corpus.tokenizer, smoke_corpus.counts, smoothing=settings.smoothing)
+    batch = next(iter(smoke_corpus.heldout_loader(4)))
+    torch.manual_seed(0)
+    loss, terms = triple_loss_fn(settings, teacher, masker)(student, batch)
+    torch.manual_seed(0)                                                     # the same masks
+    ids, labels = masker(batch["input_ids"], batch["attention_mask"])
+    with torch.no_grad():
+        h_t, z_t = mlm_hidden_and_logits(teacher, ids, batch["attention_mask"])   # (B, L, H), (B, L, V)
+        h_s, z_s = mlm_hidden_and_logits(student, ids, batch["attention_mask"])
+    full, full_terms = distilbert_loss(z_s, z_t, labels, h_s, h_t, batch["attention_mask"], T=settings.T,
+                                       alpha_ce=settings.alpha_ce, alpha_mlm=settings.alpha_mlm,
+                                       alpha_cos=settings.alpha_cos, restrict_ce_to_mask=restrict, return_terms=True)
+    assert set(terms) == set(full_terms) == {"L_ce", "L_mlm", "L_cos"}
+    for k in terms:
+        assert terms[k] == pytest.approx(full_terms[k], rel=1e-4, abs=1e-6), k
+    assert loss.item() == pytest.approx(full.item(), rel=1e-4)

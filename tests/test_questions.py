@@ -4,17 +4,8 @@ from importlib.resources import files
 import pytest
 import yaml
 
-from kd_teach.bank import (
-    KINDS,
-    SYLLABUS,
-    TYPES,
-    check_compute,
-    coverage,
-    load_bank,
-    pick,
-    validate_chapter,
-    validate_question,
-)
+from kd_teach.course.bank import (KINDS, SYLLABUS, TYPES, check_compute, coverage, load_bank, pick, validate_chapter,
+                                  validate_question)
 
 BANK = load_bank()
 NUMERIC = [q for q in BANK if q.compute]
@@ -26,13 +17,13 @@ def test_syllabus_has_the_fifteen_items_in_order():
 
 
 def test_the_packaged_files_are_chapters_with_valid_questions():
-    folder = files("kd_teach").joinpath("questions")
+    folder = files("kd_teach.course").joinpath("questions")
     paths = sorted(p for p in folder.iterdir() if p.name.endswith(".yaml"))
     assert len(paths) == 5
     total = 0
     for path in paths:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        total += len(validate_chapter(data, f"kd_teach/questions/{path.name}"))
+        total += len(validate_chapter(data, f"kd_teach/course/questions/{path.name}"))
     assert total == len(BANK) >= 60
 
 
@@ -130,9 +121,9 @@ MALFORMED = [
 def test_malformed_questions_are_named(change, field, message):
     raw = {**GOOD, **change}
     with pytest.raises(ValueError) as err:
-        validate_question(raw, "kd_teach/questions/99_test.yaml")
+        validate_question(raw, "kd_teach/course/questions/99_test.yaml")
     text = str(err.value)
-    assert text.startswith("kd_teach/questions/99_test.yaml: question ") and f"field {field!r}" in text, text
+    assert text.startswith("kd_teach/course/questions/99_test.yaml: question ") and f"field {field!r}" in text, text
     assert message in text, text
 
 
@@ -156,9 +147,9 @@ def test_duplicate_ids_and_a_wrong_chapter_header_are_named():
     again = {**GOOD, "text": "Again: what does T = 1 give?"}
     data = {"chapter": "99_test", "title": "Test", "questions": [GOOD, again]}
     with pytest.raises(ValueError, match=r"99_test.yaml: question 't-01': field 'id': duplicate id"):
-        validate_chapter(data, "kd_teach/questions/99_test.yaml")
+        validate_chapter(data, "kd_teach/course/questions/99_test.yaml")
     with pytest.raises(ValueError, match=r"'chapter' must be the file's stem '98_other', got '99_test'"):
-        validate_chapter(data, "kd_teach/questions/98_other.yaml")
+        validate_chapter(data, "kd_teach/course/questions/98_other.yaml")
     with pytest.raises(ValueError, match=r"expected the top-level keys chapter, title, questions, got \['questions'\]"):
         validate_chapter({"questions": []}, "x.yaml")
 

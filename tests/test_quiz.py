@@ -10,12 +10,12 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 
-from kd_teach.bank import SYLLABUS, load_bank, pick, to_jupyterquiz, to_markdown
-from kd_teach.quiz import Quiz, parse_choices, parse_number, run_terminal, show
+from kd_teach.course.bank import SYLLABUS, load_bank, pick, to_jupyterquiz, to_markdown
+from kd_teach.course.quiz import Quiz, parse_choices, parse_number, run_terminal, show
 
 BANK = load_bank()
 BY_ID = {q.id: q for q in BANK}
-CLI = [sys.executable, "-m", "kd_teach.cli"]
+CLI = [sys.executable, "-m", "kd_teach.engine.cli"]
 
 
 def first(kind):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from kd_teach.report import markdown_table, upsert_rows
+from kd_teach.engine.report import markdown_table, upsert_rows
 
 
 def _row(name, acc, b32):
@@ -26,7 +26,7 @@ def test_upsert_replaces_by_name_and_keeps_other_rows(tmp_path):
 
 
 def test_rows_of_several_seeds_are_kept_apart_and_summarised(tmp_path):
-    from kd_teach.report import seed_summary, seed_table
+    from kd_teach.engine.report import seed_summary, seed_table
 
     path = tmp_path / "results.json"
     upsert_rows(path, [{**_row("teacher", 0.9, 8.0), "seed": 0}, {**_row("baseline", 0.70, 2.0), "seed": 0}])
@@ -53,7 +53,7 @@ def test_markdown_table_formats_every_column(tmp_path):
 
 
 def test_leaderboard_and_the_papers_next_to_this_run(tmp_path):
-    from kd_teach.report import leaderboard, paper_comparison
+    from kd_teach.engine.report import leaderboard, paper_comparison
 
     table = upsert_rows(tmp_path / "r.json", [_row("teacher", 0.9, 8.0), _row("distilbert", 0.85, 4.0),
                                                {**_row("tinybert-aug", 0.87, 2.0), "params": 0.25e6}])
@@ -67,7 +67,7 @@ def test_leaderboard_and_the_papers_next_to_this_run(tmp_path):
 
 
 def test_training_curves_get_one_panel_per_stage(tmp_path):
-    from kd_teach.report import plot_curves
+    from kd_teach.engine.report import plot_curves
 
     curves = {"baseline": [{"step": 1, "loss": 0.7}, {"step": 2, "loss": 0.5}], "empty": [],
               "tinybert-step1": [{"step": 1, "loss": 9.0}]}
@@ -80,7 +80,7 @@ def test_training_curves_get_one_panel_per_stage(tmp_path):
 def test_the_full_run_preset_follows_the_hardware(monkeypatch):
     import torch
 
-    from kd_teach.presets import preset_for_hardware
+    from kd_teach.engine.presets import preset_for_hardware
 
     monkeypatch.delenv("KD_TEACH_PRESET", raising=False)
     assert preset_for_hardware() == ("gpu-full" if torch.cuda.is_available() else "cpu")
@@ -89,7 +89,7 @@ def test_the_full_run_preset_follows_the_hardware(monkeypatch):
 
 
 def test_planned_steps_count_each_stage():
-    from kd_teach.presets import get_preset, planned_steps
+    from kd_teach.engine.presets import get_preset, planned_steps
 
     cpu = planned_steps(get_preset("cpu"))
     assert cpu["teacher fine-tuning"] == 3 * 63 and cpu["baseline"] == 16 * 63 == cpu["hinton-kd"]  # compute-matched
@@ -100,7 +100,7 @@ def test_planned_steps_count_each_stage():
 
 
 def test_label_budgets_keep_the_students_compute_matched():
-    from kd_teach.presets import get_preset, label_budget, planned_steps
+    from kd_teach.engine.presets import get_preset, label_budget, planned_steps
 
     assert label_budget(2000) == get_preset("cpu")                      # the cpu preset is the 2,000-label point
     for n in (500, 2000, 8000, 16000):
@@ -116,7 +116,7 @@ def _seeds(name, values):
 
 
 def test_compare_resolves_only_a_consistent_difference_of_twice_the_spread():
-    from kd_teach.report import compare, comparison_table
+    from kd_teach.engine.report import compare, comparison_table
 
     rows = _seeds("kd", [0.80, 0.79, 0.81]) + _seeds("base", [0.70, 0.71, 0.70]) + _seeds("near", [0.79, 0.82, 0.78])
     c = compare(rows, "kd", "base")
@@ -136,7 +136,7 @@ def test_compare_resolves_only_a_consistent_difference_of_twice_the_spread():
 
 
 def test_compare_names_a_missing_row_or_seed():
-    from kd_teach.report import compare
+    from kd_teach.engine.report import compare
 
     with pytest.raises(ValueError, match="no row named 'tinybert'.*'base'"):
         compare(_seeds("base", [0.7]), "tinybert", "base")
@@ -145,7 +145,7 @@ def test_compare_names_a_missing_row_or_seed():
 
 
 def test_provenance_names_preset_seeds_dates_and_machine():
-    from kd_teach.report import provenance
+    from kd_teach.engine.report import provenance
 
     machine = {"cpus": 2, "cuda": None, "torch": "2.13.0+cpu"}
     rows = [{"name": "teacher", "seed": 0, "preset": "cpu", "date": "2026-12-04T00:01:00+00:00", "machine": machine}] + [
@@ -162,7 +162,7 @@ def test_run_label_names_preset_date_and_machine():
 
     import torch
 
-    from kd_teach.report import run_label
+    from kd_teach.engine.report import run_label
 
     label = run_label("cpu")
     assert label.startswith(f"preset cpu; run {datetime.date.today().isoformat()} on ")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kd_teach.pipeline import expand_rows, preset_key
-from kd_teach.presets import get_preset, label_budget
-from kd_teach.report import HEADLINE_COMPARISONS, comparison_table, seed_summary, seed_table
+from kd_teach.engine.pipeline import expand_rows, preset_key
+from kd_teach.engine.presets import get_preset, label_budget
+from kd_teach.engine.report import HEADLINE_COMPARISONS, comparison_table, seed_summary, seed_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ROOT / "results" / "cpu" / "results.json"

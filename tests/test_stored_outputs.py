@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kd_teach.chapters import CHAPTER_ROWS
-from kd_teach.pipeline import ROWS
+from kd_teach.course.chapters import CHAPTER_ROWS
+from kd_teach.engine.pipeline import ROWS
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
 TRAINING = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]

@@ -1,4 +1,4 @@
-"""TinyBERT step 1's teacher outputs computed once (kd_teach.teacher_outputs), on the real teacher and SST-2 rows."""
+"""TinyBERT step 1's teacher outputs computed once (kd_teach.tinybert.teacher_outputs), on the real teacher and SST-2 rows."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,11 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from kd_teach.attention import layer_outputs
-from kd_teach.data import make_loader
-from kd_teach.models import build_student
-from kd_teach.teacher_outputs import bytes_needed, teacher_targets, with_row_index
-from kd_teach.tinybert import check_compatible, make_distiller, task_distillation_step1
+from kd_teach.engine.data import make_loader
+from kd_teach.tinybert.attention import layer_outputs
+from kd_teach.tinybert.stages import check_compatible, new_distiller, task_distillation_step1
+from kd_teach.tinybert.teacher_outputs import bytes_needed, teacher_targets, with_row_index
 
 G = [0, 3, 6]  # a 2-layer student from the 6-layer teacher, g(m) = 3m
 
@@ -56,7 +55,7 @@ def test_step1_learns_the_same_with_the_teacher_cached(smoke_preset, smoke_teach
     students = {}
     for cached in (False, True):
         s = replace(settings, cache_teacher_outputs=cached)
-        distiller = make_distiller(build_student(teacher.config, s.student, seed=0), teacher.config, s)
+        distiller = new_distiller(teacher.config, s, seed=0)
         assert check_compatible(distiller.student, teacher, s) == G
         result = task_distillation_step1(s, teacher, distiller, train_set, smoke_data.tokenizer, 16, seed=0)
         students[cached] = (distiller, result.train.history)

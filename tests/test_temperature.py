@@ -14,14 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kd_teach.temperature import (
-    check_temperature,
-    entropy,
-    entropy_at_temperature,
-    log_softmax_with_temperature,
-    soft_targets,
-    softmax_with_temperature,
-)
+from kd_teach.temperature import (check_temperature, entropy, entropy_at_temperature, log_softmax_with_temperature,
+                                  soft_targets, softmax_with_temperature)
 
 SETTINGS = settings(max_examples=50, deadline=None)
 TEMPS = [0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]

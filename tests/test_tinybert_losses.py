@@ -1,4 +1,4 @@
-"""Tests for kd_teach.losses.tinybert: L_embd, L_hidn, L_attn, L_pred (Jiao et al. 2020, Eqs. 7-10).
+"""Tests for kd_teach.tinybert.losses: L_embd, L_hidn, L_attn, L_pred (Jiao et al. 2020, Eqs. 7-10).
 
 Each loss is checked against a direct computation on small tensors whose padded positions hold
 huge garbage (which must never reach a loss), and against the reference code's formulas where
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kd_teach.losses.tinybert import L_attn, L_embd, L_hidn, L_pred
+from kd_teach.tinybert.losses import L_attn, L_embd, L_hidn, L_pred
 
 B, L, H, D_S, D_T = 3, 6, 4, 5, 8
 LENGTHS = [6, 4, 2]
@@ -127,7 +127,7 @@ def test_L_attn_keeps_real_negative_scores():
 
 
 def test_L_attn_on_probabilities():
-    from kd_teach.attention import scores_to_probs
+    from kd_teach.tinybert.losses import scores_to_probs
 
     A_S, A_T, am, pairs = attention_batch()
     P_S, P_T = scores_to_probs(A_S, am), scores_to_probs(A_T, am)

@@ -7,11 +7,12 @@ import pytest
 import torch
 from transformers import BertModel
 
-from kd_teach.attention import layer_outputs
-from kd_teach.models import build_student, load_encoder
-from kd_teach.presets import StudentSize
-from kd_teach.tinybert import (Projections, check_compatible, general_distillation, intermediate_loss, make_distiller,
-                               task_distillation_step1, task_distillation_step2)
+from kd_teach.engine.models import build_student, load_encoder
+from kd_teach.engine.presets import StudentSize
+from kd_teach.tinybert.attention import layer_outputs
+from kd_teach.tinybert.losses import intermediate_loss
+from kd_teach.tinybert.stages import (Projections, check_compatible, general_distillation, new_distiller,
+                                      task_distillation_step1, task_distillation_step2)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,7 @@ def _batch(tokenizer, sentences, **kwargs):
 
 @pytest.mark.parametrize("share", [True, False])
 def test_intermediate_loss_trains_student_and_projections_only(encoder, tokenizer, smoke_data, settings, share):
-    distiller = make_distiller(build_student(encoder.config, settings.student), encoder.config,
-                               replace(settings, share_projection=share))
+    distiller = new_distiller(encoder.config, replace(settings, share_projection=share), seed=0)
     g = check_compatible(distiller.student, encoder, settings)
     batch = _batch(tokenizer, smoke_data.train_raw["sentence"][:8])
     with torch.no_grad():
@@ -66,7 +66,7 @@ def test_intermediate_loss_trains_student_and_projections_only(encoder, tokenize
 
 
 def test_intermediate_loss_is_unchanged_by_extra_padding(encoder, tokenizer, smoke_data, settings):
-    distiller = make_distiller(build_student(encoder.config, settings.student), encoder.config, settings).eval()
+    distiller = new_distiller(encoder.config, settings, seed=0).eval()
     g = check_compatible(distiller.student, encoder, settings)
     sentences = smoke_data.train_raw["sentence"][:6]
 
@@ -81,7 +81,7 @@ def test_intermediate_loss_is_unchanged_by_extra_padding(encoder, tokenizer, smo
 
 
 def test_general_distillation_lowers_the_intermediate_losses(encoder, smoke_corpus, settings):
-    distiller = make_distiller(build_student(encoder.config, settings.student, seed=0), encoder.config, settings)
+    distiller = new_distiller(encoder.config, settings, seed=0)
     stage = general_distillation(replace(settings, general_steps=20, general_batch_size=8), encoder, distiller,
                                  smoke_corpus, seed=0)
     history = stage.train.history
@@ -102,7 +102,7 @@ def test_general_tinybert_is_a_transformers_model(smoke_general_tinybert):
 
 def test_task_distillation_step1_then_step2(smoke_preset, smoke_teacher, smoke_data, smoke_general_tinybert, settings,
                                             tmp_path):
-    from kd_teach.cache import general_tinybert
+    from kd_teach.engine.cache import general_tinybert
 
     teacher, _ = smoke_teacher
     distiller, info = general_tinybert(smoke_preset, log=lambda *_: None)      # a fresh copy from the cache

@@ -3,10 +3,10 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 
-from kd_teach.models import build_student
-from kd_teach.presets import StudentSize
-from kd_teach.stages import hard_label_loss
-from kd_teach.train import TrainConfig, train
+from kd_teach.engine.finetune import hard_label_loss
+from kd_teach.engine.models import build_student
+from kd_teach.engine.presets import StudentSize
+from kd_teach.engine.train import TrainConfig, train
 
 TINY = StudentSize(layers=1, hidden=32, heads=2, ffn=64)
 
@@ -65,7 +65,7 @@ def test_empty_loader_is_refused(tiny):
 
 
 def test_training_leaves_the_denormal_mode_as_it_found_it(tiny):
-    from kd_teach.runtime import _denormals_flushed
+    from kd_teach.engine.runtime import _denormals_flushed
 
     assert not _denormals_flushed()
     model, loader = tiny()
@@ -82,7 +82,7 @@ def _no_dropout(model):
 
 def test_gradient_accumulation_equals_one_larger_batch(smoke_data, smoke_teacher):
     """Two batches of 8 accumulated into one step train exactly as one batch of 16 (no dropout)."""
-    from kd_teach.data import make_loader
+    from kd_teach.engine.data import make_loader
 
     teacher, _ = smoke_teacher
     rows = smoke_data.train.select(range(48))

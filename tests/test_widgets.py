@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from kd_teach import softmax_with_temperature
-from kd_teach.widgets import TemperatureExplorer
+from kd_teach.course.widgets import TemperatureExplorer
 
 
 def test_moving_the_slider_redraws_what_the_package_predicts():
@@ -30,13 +30,9 @@ def test_bad_inputs_are_named():
 # --------------------------------------------------------------------------- the layer picker
 from transformers import BertConfig  # noqa: E402
 
-from kd_teach.models import (  # noqa: E402
-    count_parameters,
-    distilbert_state_dict,
-    init_distilbert_student,
-    load_mlm_teacher,
-)
-from kd_teach.widgets import LayerPicker  # noqa: E402
+from kd_teach.course.widgets import LayerPicker  #noqa: E402
+from kd_teach.distilbert.student import distilbert_state_dict, init_distilbert_student  #noqa: E402
+from kd_teach.engine.models import count_parameters, load_mlm_teacher  #noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,103 @@
+"""What each chapter's notebook shows: its rows, the committed reference, and the learner's run beside it.
+
+A chapter's table holds the teacher, the baseline and that chapter's rows, in the fixed order of
+:data:`kd_teach.engine.pipeline.ROWS`, never a row of a later chapter. Each notebook trains into its own
+folder (:func:`run_dir`), so two notebooks never overwrite or leak into each other's results.
+
+The reference is a run committed as data (``results/cpu/``, three seeds at the ``cpu`` preset);
+the learner's own run (one seed, at whatever preset they chose) goes beside it, with one sentence
+(:func:`expectation`) on what to expect from it at that preset.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kd_teach.engine.pipeline import ROWS
+from kd_teach.engine.report import reference_results, seed_summary
+from kd_teach.tinybert.rows import TINYBERT_ROWS
+
+CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
+    "02_hinton_kd": ("teacher", "baseline", "hinton-kd"),
+    "04_distilbert": ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init"),
+    "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS,
+    "08_full_runs": ROWS,
+}
+CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.report.compare
+    "02_hinton_kd": [("hinton-kd", "baseline")],
+    "04_distilbert": [("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd")],
+    "07_task_distillation": [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
+                             ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert")],
+    "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),
+                     ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
+                     ("tinybert-aug", "tinybert-same-steps"), ("tinybert", "baseline")],
+}
+
+
+def _names(chapter: str) -> tuple[str, ...]:
+    if chapter not in CHAPTER_ROWS:
+        raise ValueError(f"chapter must be one of {list(CHAPTER_ROWS)}, got {chapter!r}")
+    return CHAPTER_ROWS[chapter]
+
+
+def chapter_rows(rows: list[dict], chapter: str) -> list[dict]:
+    """The rows of ``chapter``'s table among ``rows``, in table order (then by seed); others are dropped.
+
+    Raises:
+        ValueError: for a chapter that has no results table (the message lists those that do).
+    """
+    names = _names(chapter)
+    order = {name: i for i, name in enumerate(ROWS)}
+    kept = [r for r in rows if r["name"] in names]
+    return sorted(kept, key=lambda r: (order[r["name"]], r.get("seed") or 0))
+
+
+def chapter_reference(chapter: str, name: str = "cpu") -> list[dict]:
+    """``chapter``'s rows of the committed reference ``results/<name>/results.json`` (every seed).
+
+    Raises:
+        ValueError: for an unknown chapter.
+        FileNotFoundError: outside a checkout of the course (see :func:`kd_teach.engine.report.reference_results`).
+    """
+    table = json.loads((reference_results(name) / "results.json").read_text())
+    return chapter_rows(table["rows"], chapter)
+
+
+def run_dir(chapter: str, preset_name: str) -> Path:
+    """``runs/<chapter>-<preset>``: the folder a notebook trains into, its own, relative to the notebook."""
+    return Path("runs") / f"{chapter}-{preset_name}"
+
+
+def beside_reference(own: list[dict], reference: list[dict]) -> str:
+    """Markdown: each reference row's dev accuracy (mean ± sd over its seeds) beside the learner's run.
+
+    ``own`` holds one run (one seed, any preset); a reference row it did not train shows "not run
+    here". Rows of ``own`` that the reference lacks are left out: compare like with like.
+    """
+    mine = {r["name"]: r for r in own}
+    presets = sorted({r.get("preset", "?") for r in own if r["name"] != "teacher"} or {"?"})
+    seeds = sorted({r.get("seed") for r in own if r["name"] != "teacher" and r.get("seed") is not None})
+    ref_presets = sorted({r.get("preset", "?") for r in reference if r["name"] != "teacher"})
+    head = (f"your run (preset {', '.join(presets)}, seed {', '.join(map(str, seeds)) or '?'})")
+    lines = [f"| row | {head} | reference (preset {', '.join(ref_presets)}, mean ± sd) | reference seeds |",
+             "|---|---:|---:|---:|"]
+    for e in seed_summary(reference):
+        yours = f"{mine[e['name']]['accuracy']:.4f}" if e["name"] in mine else "not run here"
+        lines.append(f"| {e['name']} | {yours} | {e['mean']:.4f} ± {e['sd']:.4f} | {e['n']} |")
+    return "\n".join(lines)
+
+
+EXPECTATIONS = {
+    "smoke": "At the `smoke` preset (tiny students, a few hundred steps, seconds per row) your numbers are noise: "
+             "they show that the code runs, not what the method does. The reference is three seeds at `cpu`.",
+    "cpu": "At the `cpu` preset your run is one more seed of the reference's recipe: expect each row within about "
+           "two of its sds of the reference mean (the teacher is the same cached model: the same accuracy).",
+    "gpu-full": "At the `gpu-full` preset (BERT-base, all of SST-2, the papers' recipes) your run is far larger than "
+                "the reference: expect every row well above it, and the gaps between rows to change.",
+}
+
+
+def expectation(preset_name: str) -> str:
+    """One sentence on what a learner's run at ``preset_name`` can show next to the ``cpu`` reference."""
+    return EXPECTATIONS.get(preset_name, f"Preset `{preset_name}` is not one the reference was measured "
+                                         "with: compare the order of the rows, not their values.")

@@ -1,0 +1,238 @@
+"""``kd-teach``: the course's command line.
+
+    kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N | --seeds 0,1,2]
+                      [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME] [--force]
+    kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
+    kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
+                  [--export md|jupyterquiz] [--out FILE]
+    kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from kd_teach.engine.hub import OfflineAssetError
+from kd_teach.engine.presets import PRESETS
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    return seeds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kd-teach", description="Knowledge distillation of BERT, taught.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a task's distillation pipeline and write its results table")
+    run.add_argument("task", choices=["sst2"])
+    run.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="scale of the run (default: $KD_TEACH_PRESET or cpu)")
+    run.add_argument("--teacher", default=None,
+                     help="hub id or local folder (default: the preset's; packaged all-MiniLM-L6-v2 on cpu/smoke)")
+    run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="seed of the students (default 0)")
+    seeds.add_argument("--seeds", type=_seed_list, default=None, metavar="N,N,...",
+                       help="train every student row once per seed (the teacher once) and report mean ± sd, e.g. 0,1,2")
+    run.add_argument("--general-student", default=None, metavar="NAME",
+                     help="TinyBERT rows: start task distillation from this general TinyBERT (hub id or folder, e.g. "
+                          "huawei-noah/TinyBERT_General_4L_312D) instead of the course's own general distillation")
+    run.add_argument("--rows", default="spine",
+                     help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
+                          "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug, tinybert-same-steps "
+                          "and the ablations tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
+                          "other rows already in results.json are kept")
+    run.add_argument("--force", action="store_true",
+                     help="recompute rows results.json already holds for this preset and seed (default: skip them)")
+    prep = sub.add_parser("prepare-teacher", help="give the teacher what a chapter needs, once, and cache it")
+    prep.add_argument("kind", choices=["mlm"], help="mlm: train a masked-LM head (and the encoder) on the general corpus")
+    prep.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                      help="scale of the preparation (default: $KD_TEACH_PRESET or cpu)")
+    prep.add_argument("--teacher", default=None, help="hub id or local folder (default: the preset's)")
+    prep.add_argument("--record", default=None, metavar="FILE",
+                      help="also write the recipe, the learning curve and the top-5 guesses to FILE (JSON), "
+                           "e.g. results/cpu/mlm_teacher.json")
+    quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it")
+    quiz.add_argument("--topic", default=None, metavar="SLUG", help="a syllabus slug, e.g. temperature (default: all topics)")
+    quiz.add_argument("--chapter", default=None, metavar="NAME", help="a chapter, e.g. 02_hinton_kd or hinton_kd (default: all)")
+    quiz.add_argument("--n", type=int, default=None, help="ask (or export) at most N questions")
+    quiz.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the shuffle, for a repeatable quiz")
+    quiz.add_argument("--no-shuffle", action="store_true", help="ask in the bank's order")
+    quiz.add_argument("--export", choices=["md", "jupyterquiz"], default=None,
+                      help="write Markdown flashcards or jupyterquiz JSON (in the bank's order) instead of asking")
+    quiz.add_argument("--out", default=None, metavar="FILE",
+                      help="file to export to (default: kd-teach-flashcards.md or kd-teach-quiz.json)")
+    ex = sub.add_parser("exercises", help="generate exercise notebooks from the solution notebooks")
+    ex.add_argument("action", choices=["build", "check"],
+                    help="build: (re)write exercises/ and solutions/*.ipynb; check: exit 1 if any is out of date")
+    ex.add_argument("--solutions", default="solutions", metavar="DIR", help="solution sources (default: solutions)")
+    ex.add_argument("--exercises", default="exercises", metavar="DIR", help="where exercises go (default: exercises)")
+    return parser
+
+
+def _exercises(args: argparse.Namespace) -> int:
+    """``kd-teach exercises build|check``: exercises are generated from the solutions, never edited."""
+    from kd_teach.course.exercises import build, stale_files
+
+    try:
+        if args.action == "check":
+            stale = stale_files(args.solutions, args.exercises)
+            for path in stale:
+                print(f"out of date: {path}")
+            print("kd-teach: exercises are up to date" if not stale else
+                  "kd-teach: run `kd-teach exercises build` to regenerate them")
+            return 1 if stale else 0
+        written = build(args.solutions, args.exercises)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(f"kd-teach: {len(written)} file(s) written; the others were up to date")
+    return 0
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    """``kd-teach quiz``: only the bank and the quiz are imported here (no transformers, no training code)."""
+    import json
+
+    from kd_teach.course.bank import load_bank, pick, to_jupyterquiz, to_markdown
+    from kd_teach.course.quiz import run_terminal
+
+    try:
+        bank = load_bank(chapter=args.chapter, topic=args.topic)
+        questions = pick(bank, n=args.n, shuffle=not args.no_shuffle, seed=args.seed)
+    except ValueError as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    if not questions:
+        print(f"kd-teach: error: no question has topic {args.topic!r} in chapter {args.chapter!r}", file=sys.stderr)
+        return 2
+    if args.export is None:
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")  # a terminal that cannot print ✓ gets a ?
+        run_terminal(questions)
+        return 0
+    questions.sort(key=bank.index)  # exports keep the bank's order; --n still samples
+    if args.export == "md":
+        path, text = args.out or "kd-teach-flashcards.md", to_markdown(questions)
+        count, note = len(questions), ""
+    else:
+        items = to_jupyterquiz(questions)
+        path, text = args.out or "kd-teach-quiz.json", json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+        count, skipped = len(items), len(questions) - len(items)
+        note = (f" ({skipped} open question{'s' * (skipped != 1)} left out: jupyterquiz cannot grade free text)"
+                if skipped else "")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        print(f"kd-teach: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+        return 2
+    print(f"kd-teach: wrote {count} questions to {path}{note}")
+    return 0
+
+
+def _record_mlm_teacher(path: str, preset, info: dict, probes: dict) -> None:
+    """``prepare-teacher mlm --record FILE``: what was trained, how, how well, where and when, as JSON."""
+    import json
+    from dataclasses import asdict
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from kd_teach.engine.report import machine_info
+
+    record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
+              "command": f"kd-teach prepare-teacher mlm --preset {preset.name}", "teacher": info["teacher"],
+              "recipe": {**asdict(preset.mlm_teacher), "chunk_tokens": preset.corpus_max_length,
+                         "heldout_paragraphs": preset.corpus_heldout},
+              "train_seconds": info["train_seconds"], "heldout_chunks": info["heldout_chunks"],
+              "accuracy_before": info["accuracy_before"], "accuracy_after": info["accuracy_after"],
+              "curve": [{"step": e["step"], "masked_accuracy": e["masked_accuracy"]} for e in info.get("evals") or
+                        [{"step": info["steps"], "masked_accuracy": info["accuracy_after"]}]],
+              "top5": {s: [[t, round(p, 4)] for t, p in top] for s, top in probes.items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    print(f"recorded in {path}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # a `kill` saves a checkpoint too, as Ctrl-C does
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "quiz":
+        return _quiz(args)
+    if args.command == "exercises":
+        return _exercises(args)
+    signal.signal(signal.SIGTERM, _interrupt)
+    from kd_teach.engine.presets import get_preset  #heavy imports after argument errors
+
+    preset = get_preset(args.preset)
+    if args.command == "run":
+        from kd_teach.engine.pipeline import expand_rows
+
+        try:
+            rows = expand_rows(args.rows)
+        except ValueError as err:
+            print(f"kd-teach: error: --{err}", file=sys.stderr)
+            return 2
+    try:
+        from kd_teach.engine.models import resolve_teacher
+
+        if args.teacher:  # fail fast, before any data is read, if a model cannot be had
+            resolve_teacher(args.teacher)
+        if getattr(args, "general_student", None):
+            resolve_teacher(args.general_student, "Run without --general-student to distil the course's own "
+                                                  "general TinyBERT")
+            from dataclasses import replace
+
+            preset = replace(preset, tinybert=replace(preset.tinybert, general_student=args.general_student))
+        if args.command == "prepare-teacher":
+            from kd_teach.engine.cache import mlm_teacher
+
+            from kd_teach.distilbert.stages import PROBE_SENTENCES, top_predictions
+            from kd_teach.engine.models import load_tokenizer
+
+            teacher, info = mlm_teacher(preset, teacher_name=args.teacher)
+            done = "cached" if info["cached"] else f"trained {info['steps']} steps in {info['train_seconds']:.0f} s"
+            curve = [e for e in info.get("evals", []) if "masked_accuracy" in e]
+            if len(curve) > 1:
+                print("held-out masked-token accuracy by step: " +
+                      ", ".join(f"{e['step']}: {e['masked_accuracy']:.3f}" for e in curve))
+            tokenizer = load_tokenizer(args.teacher or preset.teacher)
+            probes = {}
+            for sentence in PROBE_SENTENCES:
+                probes[sentence] = top_predictions(teacher, tokenizer, sentence, k=5)[0]
+                print(f"{sentence}  ->  " + ", ".join(f"{t} {p:.2f}" for t, p in probes[sentence]))
+            print(f"MLM teacher ({done}): held-out masked-token accuracy {info['accuracy_before']:.4f} before, "
+                  f"{info['accuracy_after']:.4f} after, on {info['heldout_chunks']} held-out chunks; {info['path']}")
+            if args.record:
+                _record_mlm_teacher(args.record, preset, info, probes)
+            return 0
+        from kd_teach.engine.pipeline import run_sst2
+        from kd_teach.engine.runtime import distributed_state
+
+        log = print if distributed_state().is_main_process else (lambda *_: None)  # `accelerate launch`: one process speaks
+        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seeds or args.seed, args.teacher, rows,
+                 args.force, log)
+    except OfflineAssetError as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kd-teach: interrupted; the last checkpoint is saved: run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

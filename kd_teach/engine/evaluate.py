@@ -1,0 +1,152 @@
+"""Measure a model as the results table reports it: accuracy, size and CPU latency."""
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from kd_teach.engine.data import SST2Data, make_loader, token_lengths
+from kd_teach.engine.models import count_parameters, model_inputs, size_on_disk_mb
+from kd_teach.engine.runtime import default_device, distributed_state, flush_denormals
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
+    """Logits of ``model`` over every batch of ``loader``, in loader order.
+
+    Runs on the GPU when there is one (the model is moved there, and stays).
+    Returns:
+        (examples, classes) float32 tensor on the CPU.
+    """
+    device = default_device()
+    model.eval().to(device)
+    out = []
+    for batch in loader:
+        inputs = {k: v.to(device) for k, v in model_inputs(model, batch).items()}
+        out.append(model(**inputs).logits.float().cpu())
+    return torch.cat(out)
+
+
+def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Share of examples whose argmax logit equals the label (the loader yields ``labels``)."""
+    logits = predict_logits(model, loader)
+    labels = torch.cat([b["labels"] for b in loader])
+    return (logits.argmax(-1) == labels).float().mean().item()
+
+
+@torch.inference_mode()
+def teacher_logits(teacher: torch.nn.Module, ds: Dataset, tokenizer: PreTrainedTokenizerBase,
+                   batch_size: int = 64) -> torch.Tensor:
+    """The teacher's logits for every row of ``ds`` (tokenised), in ``ds``'s order.
+
+    The teacher is frozen (eval mode, no dropout), so one pass gives exactly the soft targets
+    every epoch would recompute. Sentences are batched shortest first, so a batch is padded
+    to similar lengths (on SST-2 about 3x faster than in random order), then put back in
+    order. Runs on the GPU when there is one. Returns (rows, classes), float32, on the CPU.
+    """
+    lengths = torch.tensor(token_lengths(ds))
+    order = torch.argsort(lengths, stable=True)                      # shortest first
+    z_sorted = predict_logits(teacher, make_loader(ds.select(order.tolist()), tokenizer, batch_size))
+    z = torch.empty_like(z_sorted)
+    z[order] = z_sorted                                              # back to ds's order
+    return z
+
+
+def dev_accuracy_fn(data: SST2Data, batch_size: int = 64):
+    """``eval_fn(model) -> {"dev_accuracy": ...}`` for the training loop: accuracy on ``data``'s dev set."""
+    loader = data.dev_loader(batch_size)
+    return lambda model: {"dev_accuracy": accuracy(model, loader)}
+
+
+def latency_ms_per_sentence(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    sentences: list[str],
+    batch_size: int,
+    repeats: int = 5,
+    max_length: int = 64,
+) -> float:
+    """Median CPU wall time per sentence, in milliseconds, at a given batch size.
+
+    The model is copied to the CPU in float32; each repeat runs every batch of ``sentences``
+    (padded to the longest in its batch, as in serving) after one warm-up pass, and the
+    median over repeats is divided by the number of sentences. Threads: torch's default.
+    """
+    model = model.to("cpu").eval()
+    batches = [model_inputs(model, tokenizer(sentences[i:i + batch_size], padding=True, truncation=True,
+                                             max_length=max_length, return_tensors="pt"))
+               for i in range(0, len(sentences), batch_size)]
+
+    def one_pass() -> float:
+        t0 = time.perf_counter()
+        for b in batches:
+            model(**b)  # b: only the inputs this model takes (DistilBERT has no token types)
+        return time.perf_counter() - t0
+
+    with flush_denormals():  # as a deployed model would run; denormals can cost ~20x on a CPU
+        one_pass()  # warm-up: allocations, lazy init
+        seconds = statistics.median(one_pass() for _ in range(repeats))
+    return 1000.0 * seconds / len(sentences)
+
+
+def evaluate(
+    model: PreTrainedModel,
+    dev_loader: DataLoader,
+    tokenizer: PreTrainedTokenizerBase,
+    dev_sentences: list[str],
+    repeats: int = 5,
+    save_dir: str | Path | None = None,
+    latency_sentences: int = 64,
+) -> dict:
+    """Dev accuracy, parameters, size on disk (MB) and latency (ms/sentence) at batch 1 and 32.
+
+    Args:
+        model: a sequence classifier.
+        dev_loader: tokenised dev set with ``labels``.
+        tokenizer: the model's tokenizer, for the latency runs.
+        dev_sentences: raw dev sentences; the first ``latency_sentences`` time the model.
+        repeats: timed passes per batch size (median reported).
+        save_dir: where the model is saved to measure its size (a temporary folder if None).
+    Returns:
+        dict with ``accuracy``, ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
+    """
+    metrics = {"accuracy": accuracy(model, dev_loader), "params": count_parameters(model)}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(save_dir) if save_dir else Path(tmp)
+        if not (folder / "config.json").is_file():
+            model.save_pretrained(folder)
+        metrics["size_mb"] = size_on_disk_mb(folder)
+    sample = dev_sentences[:latency_sentences]
+    metrics["latency_ms_b1"] = latency_ms_per_sentence(model, tokenizer, sample, 1, repeats)
+    metrics["latency_ms_b32"] = latency_ms_per_sentence(model, tokenizer, sample, 32, repeats)
+    return metrics
+
+
+def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
+    """Save a trained student under ``out/models/<name>`` (``<name>-seed<N>`` for seeds other than 0), measure
+    it, drop its checkpoints, return its row.
+
+    Args:
+        stage: a :class:`kd_teach.engine.train.StageResult` (the model and its training record).
+        data: the :class:`kd_teach.engine.data.SST2Data` it is measured on (dev set).
+        preset: gives the evaluation batch size, latency repeats and the preset's name.
+        out: the run folder; checkpoints were under ``out/checkpoints/<name>-<preset>-seed<seed>``.
+    """
+    model_dir = out / "models" / (name if seed == 0 else f"{name}-seed{seed}")
+    main = distributed_state().is_main_process                        # in a multi-GPU run, one process writes
+    if main:
+        shutil.rmtree(model_dir, ignore_errors=True)
+        stage.model.save_pretrained(model_dir)
+    metrics = evaluate(stage.model, data.dev_loader(preset.eval_batch_size), data.tokenizer,
+                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir if main else None)
+    if main:
+        shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
+    return {"name": name, **metrics, "train_seconds": stage.seconds, "seed": seed, "preset": preset.name,
+            "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}

@@ -1,0 +1,289 @@
+"""The SST-2 results table end to end: the teacher and every chapter's students.
+
+Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
+and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04); ``tinybert``,
+``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
+:mod:`kd_teach.tinybert.rows`). ``run_sst2`` is
+what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
+run (prepared teachers' training times come from when they were trained and cached).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
+from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
+from kd_teach.engine.cache import finetuned_teacher, mlm_teacher, recipe_key, shown
+from kd_teach.engine.corpus import Corpus
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.evaluate import evaluate, finish_row, teacher_logits
+from kd_teach.engine.finetune import train_baseline, train_on_labels
+from kd_teach.engine.models import build_student, load_tokenizer
+from kd_teach.engine.presets import Preset
+from kd_teach.engine.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
+                                    plot_results, seed_table, upsert_rows)
+from kd_teach.engine.runtime import distributed_state
+from kd_teach.hinton.stages import train_hinton_kd, transfer_set
+from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
+
+ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS
+ROW_GROUPS = {  # names accepted by --rows besides the row names
+    "spine": ("teacher", "baseline", "hinton-kd"),
+    "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
+    "tinybert": TINYBERT_ROWS,
+    "all": ROWS,
+}
+DISTILBERT_ROWS = ROW_GROUPS["distilbert"]
+DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
+
+
+def expand_rows(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Row names from a group (``"spine"``, ``"distilbert"``, ``"tinybert"``, ``"all"``) or comma-separated row
+    names, in table order.
+
+    Raises:
+        ValueError: for a name that is neither a row nor a group; the message lists both.
+    """
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
+    wanted = set()
+    for n in names:
+        if n not in ROWS and n not in ROW_GROUPS:
+            raise ValueError(f"rows must be among {list(ROWS)} or the groups {list(ROW_GROUPS)}, got {n!r}")
+        wanted.update(ROW_GROUPS.get(n, (n,)))
+    return tuple(r for r in ROWS if r in wanted)
+
+
+def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
+                    teacher_name: str | None = None, log=print) -> tuple[list[dict], dict]:
+    """The DistilBERT chapter's rows: ``distilbert`` and its ablation ``distilbert-init``.
+
+    Both students start identical, DistilBERT's student (:func:`init_distilbert_student`) cut
+    from the MLM-trained teacher; ``distilbert`` then gets pre-training distillation on the
+    general corpus (:func:`distil_pretraining`), ``distilbert-init`` does not. Both are then
+    trained on SST-2 the same way: with logit KD from the SST-2 teacher (labelled sentences
+    plus the transfer set), or on hard labels when ``preset.distilbert.task_kd`` is False.
+    Returns the rows and their loss curves.
+    """
+    s = preset.distilbert
+    teacher_mlm, info = mlm_teacher(preset, None, teacher_name, log=log)
+    log(f"MLM teacher: {'loaded from cache' if info['cached'] else 'trained'}; held-out masked-token accuracy "
+        f"{info['accuracy_before']:.4f} before, {info['accuracy_after']:.4f} after {info['steps']} steps")
+    z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size) if s.task_kd else None
+    corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
+    new_rows, curves = [], {}
+    for name in (r for r in DISTILBERT_ROWS if r in rows):
+        student = init_distilbert_student(teacher_mlm, s.layers)
+        ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
+        extra, pre_seconds = {"teacher_layers": student.config.kd_teacher_layers}, 0.0
+        if name == "distilbert":
+            pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
+                                     f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
+            if distributed_state().is_main_process:
+                pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
+            pre_seconds = pre.seconds
+            curves["distilbert-pretraining"] = pre.train.history
+            extra.update(pretrain_steps=pre.train.steps, pretrain_seconds=pre.seconds,
+                         student_masked_accuracy=pre.train.evals[-1]["masked_accuracy"])
+            log(f"distilbert: pre-training distillation {pre.train.steps} steps in {pre.seconds:.0f} s; student "
+                f"held-out masked-token accuracy {extra['student_masked_accuracy']:.4f}")
+        else:  # the cut student's own held-out MLM accuracy, to compare with the distilled one
+            extra["student_masked_accuracy"] = masked_token_accuracy(student, corpus)
+        model = distilbert_classifier(student, seed=seed)
+        if s.task_kd:
+            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, s.task_epochs, s.task_lr,
+                                    f"{name} on SST-2 (logit KD)")
+        else:
+            stage = train_on_labels(preset, model, data, s.task_epochs, s.task_lr, seed, ckpt, f"{name} on SST-2")
+        row = finish_row(name, stage, data, preset, out, seed)
+        row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
+                   task="logit KD" if s.task_kd else "hard labels", epochs=s.task_epochs,
+                   mlm_teacher_seconds=info["train_seconds"])
+        if name == "distilbert" and distributed_state().is_main_process:
+            shutil.rmtree(out / "checkpoints" / f"distilbert-pretraining-{preset.name}-seed{seed}", ignore_errors=True)
+        new_rows.append(row)
+        curves[name] = stage.train.history
+        log(f"{name} dev accuracy {row['accuracy']:.4f}")
+    return new_rows, curves
+
+
+def preset_key(preset: Preset) -> str:
+    """``<preset name>-<12 hex digits>``: changes whenever any setting of ``preset`` changes."""
+    return recipe_key(preset.name, preset.to_dict())
+
+
+def stored_rows(path: str | Path, preset: Preset, seed: int, teacher_key: str) -> set[str]:
+    """Names of the student rows ``path`` (a results.json) already holds for this seed and exactly this
+    preset (:func:`preset_key`), learnt from the fine-tuned teacher cached under ``teacher_key``
+    (:func:`kd_teach.engine.cache.teacher_key`)."""
+    rows = load_results(path)["rows"]
+    if not any(r["name"] == "teacher" and r.get("teacher_key") == teacher_key for r in rows):
+        return set()  # another teacher's table (another model, recipe or cache format): nothing in it counts
+    return {r["name"] for r in rows if r["name"] != "teacher" and r.get("recipe") == preset_key(preset)
+            and r.get("seed") == seed}
+
+
+def set_aside_other_teachers_table(path: Path, teacher_key: str, log=print) -> None:
+    """Rename ``path`` to ``results.<its teacher's key>.json`` when it was written with another teacher.
+
+    Rows learnt from different teachers must not be averaged together; nothing is deleted.
+    """
+    rows = load_results(path)["rows"]
+    old = next((r.get("teacher_key") for r in rows if r["name"] == "teacher"), None)
+    if rows and old != teacher_key:
+        aside = path.with_name(f"results.{old or 'unknown-teacher'}.json")
+        path.replace(aside)
+        log(f"{path} was written with another teacher ({old}): kept as {aside}, starting a new table")
+
+
+def spine_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
+               z_t, teacher_pass_seconds: float, log=print) -> tuple[list[dict], dict]:
+    """The spine's student rows for one seed: ``baseline`` (hard labels) and ``hinton-kd`` (soft targets).
+
+    Both students start from the same seeded initialisation and schedule; ``z_t`` holds the
+    teacher's logits over the KD student's sentences, computed once per run
+    (``teacher_pass_seconds``, counted in every KD row's training time, as one run would pay it).
+    """
+    new_rows, curves = [], {}
+    n_transfer = 0 if data.transfer is None else len(data.transfer)
+    for name in (r for r in ("baseline", "hinton-kd") if r in rows):
+        student = build_student(teacher.config, preset.student, seed=seed)
+        ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
+        if name == "baseline":
+            stage = train_baseline(preset, student, data, seed, ckpt)
+            row = {**finish_row(name, stage, data, preset, out, seed), "epochs": preset.student_epochs}
+        else:
+            stage = train_hinton_kd(preset, teacher, student, data, seed, ckpt, z_t)
+            row = {**finish_row(name, stage, data, preset, out, seed), "T": preset.T, "alpha": preset.alpha,
+                   "beta": preset.beta, "transfer_size": n_transfer, "teacher_pass_seconds": teacher_pass_seconds,
+                   "epochs": preset.kd_epochs or preset.student_epochs}
+            row["train_seconds"] += teacher_pass_seconds
+        row.update(train_size=len(data.train), steps=stage.train.steps)
+        new_rows.append(row)
+        curves[name] = stage.train.history
+        log(f"{name} (seed {seed}) dev accuracy {row['accuracy']:.4f}")
+    return new_rows, curves
+
+
+def _curve_names(curves: dict, seed: int) -> dict:
+    """Seed 0's curves keep their row names (what the notebooks read); other seeds' get ``name seed N``."""
+    return curves if seed == 0 else {f"{name} seed {seed}": h for name, h in curves.items()}
+
+
+def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0, teacher_name: str | None = None,
+             rows: str | tuple[str, ...] = "spine", force: bool = False, log=print) -> dict:
+    """Fine-tune (or load) the teacher, train the students, write ``out_dir/results.{json,md,png}``.
+
+    Args:
+        preset: the scale (see :mod:`kd_teach.engine.presets`).
+        out_dir: where results, student models, checkpoints and curves go.
+        seed: one seed or several (``[0, 1, 2]``): every student row is trained once per seed
+            (initialisation, batch order, dropout, masks) and stored per seed; the teacher is
+            fine-tuned once per preset with ``preset.teacher_seed`` and cached. ``results.md``
+            shows each row's dev accuracy per seed and its mean ± sd.
+        teacher_name: overrides ``preset.teacher`` (None: the packaged all-MiniLM-L6-v2).
+        rows: rows or groups to compute (see :func:`expand_rows`); the teacher is always
+            measured again (the reference of every ratio). Other rows already in
+            ``results.json`` are kept.
+        force: recompute rows that ``results.json`` already holds for this preset and seed
+            (without it they are skipped). A row interrupted mid-training is never stored: it
+            resumes from its last checkpoint either way.
+    Returns:
+        The results table as written to ``results.json``.
+    Raises:
+        ValueError: for an unknown row or group name, or no seed.
+        OfflineAssetError: when a model or SST-2 cannot be had offline.
+    """
+    rows = expand_rows(rows)
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be one or more distinct integers, got {seed!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = SST2Data.from_preset(load_tokenizer(teacher_name or preset.teacher), preset, seed=DATA_SEED)
+    n_transfer = 0 if data.transfer is None else len(data.transfer)
+    log(f"SST-2: {len(data.train):,} labelled training sentences, {n_transfer:,} more without labels "
+        f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
+
+    teacher, info = finetuned_teacher(preset, data, teacher_name)
+    log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({shown(info['path'])})")
+    if distributed_state().is_main_process:
+        set_aside_other_teachers_table(out / "results.json", info["key"], log)
+    todo = {}
+    for s in seeds:
+        done = set() if force else stored_rows(out / "results.json", preset, s, info["key"]) & set(rows)
+        if done:
+            log(f"already in {out / 'results.json'} (seed {s}), skipped: {', '.join(r for r in rows if r in done)}"
+                " (force=True or --force to recompute)")
+        todo[s] = tuple(r for r in rows if r not in done)
+    # The teacher row is always re-measured: it is the reference of every ratio in the table.
+    metrics = evaluate(teacher, data.dev_loader(preset.eval_batch_size), data.tokenizer,
+                       data.dev_sentences, preset.latency_repeats, save_dir=info["path"])
+    teacher_row = {"name": "teacher", **metrics, "train_seconds": info["train_seconds"],
+                   "seed": preset.teacher_seed, "preset": preset.name, "teacher": info["teacher"],
+                   "teacher_key": info["key"], "cached": info["cached"], "train_size": len(data.train),
+                   "steps": info["steps"], "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]}
+    log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
+    table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset)
+
+    z_t, pass_seconds = None, 0.0
+    for s in seeds:
+        if "hinton-kd" in todo[s] and z_t is None:  # the teacher is frozen: one pass serves every seed
+            t = time.perf_counter()
+            z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size)
+            pass_seconds = time.perf_counter() - t
+        new_rows, curves = spine_rows(preset, teacher, data, out, s, todo[s], z_t, pass_seconds, log)
+        if any(r in todo[s] for r in DISTILBERT_ROWS):
+            more_rows, more_curves = distilbert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
+            new_rows += more_rows
+            curves.update(more_curves)
+        if any(r in todo[s] for r in TINYBERT_ROWS):
+            more_rows, more_curves = tinybert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
+            new_rows += more_rows
+            curves.update(more_curves)
+        table = _write(out, [_stamped(r, preset, info["key"]) for r in new_rows], _curve_names(curves, s), preset)
+
+    if not distributed_state().is_main_process:  # the other processes of a multi-GPU run computed the same rows; one writes them
+        return table
+    log(markdown_table([r for r in table["rows"] if r.get("seed") == seeds[-1] or r["name"] == "teacher"]))
+    if len(seeds) > 1 or len({r.get("seed") for r in table["rows"]}) > 1:
+        log(seed_table(table["rows"]))
+    log(f"wall time {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
+    return table
+
+
+def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
+    """``row`` with where, when and how it was measured: date (UTC), machine, preset recipe, teacher."""
+    return {**row, "teacher_key": teacher_key, "recipe": preset_key(preset),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
+
+
+def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset) -> dict:
+    """Add ``new_rows`` to ``out/results.json`` (and the curves to ``curves.json``); rewrite ``results.md`` and the plot.
+
+    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> settings).
+    """
+    if not distributed_state().is_main_process:
+        return {"task": "sst2", "rows": new_rows}
+    recipes = {**load_results(out / "results.json").get("recipes", {}), preset_key(preset): preset.to_dict()}
+    table = upsert_rows(out / "results.json", new_rows, task="sst2", recipes=recipes)
+    rows = table["rows"]
+    text = markdown_table(rows)
+    if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
+        in_order = sorted(rows, key=lambda r: ROWS.index(r["name"]) if r["name"] in ROWS else len(ROWS))
+        text = seed_table(in_order) + "\n\nEvery row, every seed:\n\n" + text
+        names = {r["name"] for r in rows}
+        pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in names and b in names]
+        if pairs:
+            text = ("Headline comparisons (a difference is resolved at twice the seed spread, with every seed "
+                    "agreeing):\n\n" + comparison_table(rows, pairs) + "\n\n" + text)
+    (out / "results.md").write_text(text + "\n")
+    plot_results(rows, out / "results.png")
+    old_curves = json.loads((out / "curves.json").read_text()) if (out / "curves.json").is_file() else {}
+    (out / "curves.json").write_text(json.dumps({**old_curves, **curves}))
+    return table

@@ -1,0 +1,348 @@
+"""The results table: one JSON file that every chapter adds rows to, shown as Markdown and a plot.
+
+``DIR/results.json`` is ``{"rows": [{"name", "seed", "accuracy", "params", "size_mb", "latency_ms_b1",
+"latency_ms_b32", "speedup", "train_seconds", ...}], "machine": {...}}``. A row is replaced by
+name and seed, so re-running a chapter updates its rows and keeps the others, and a run over
+several seeds (``kd-teach run sst2 --seeds 0,1,2``) keeps one row per seed:
+:func:`seed_summary` and :func:`seed_table` give their mean and standard deviation.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+COLUMNS = [  # (key, header, format)
+    ("name", "row", "{}"),
+    ("accuracy", "dev acc", "{:.4f}"),
+    ("share_of_teacher", "% of teacher", "{:.1%}"),
+    ("params", "params (M)", None),
+    ("size_mb", "size (MB)", "{:.1f}"),
+    ("latency_ms_b1", "ms/sent b1", "{:.2f}"),
+    ("latency_ms_b32", "ms/sent b32", "{:.2f}"),
+    ("speedup", "speed-up", "{:.1f}x"),
+    ("train_seconds", "train (s)", "{:.0f}"),
+]
+
+
+def reference_results(name: str) -> Path:
+    """``results/<name>/`` of the course's repository: reference runs committed as data (e.g. ``"cpu"``,
+    ``"cpu-labels"``), which the README and the notebooks quote.
+
+    Raises:
+        FileNotFoundError: when the package is not run from a checkout of the course (``pip install -e .``).
+    """
+    folder = Path(__file__).resolve().parents[2] / "results" / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no reference results at {folder}: they live in the course's repository "
+                                "(git clone it and `pip install -e .`, or `make setup`)")
+    return folder
+
+
+def machine_info() -> dict:
+    """Where the numbers were measured."""
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def run_label(preset_name: str) -> str:
+    """One line that labels what a notebook shows: the preset, today's date and this machine.
+
+    E.g. ``"preset cpu; run 2026-12-04 on 2 CPU cores, torch 2.13.0+cpu"``.
+    """
+    m = machine_info()
+    where = f"a {m['cuda']} GPU" if m["cuda"] else f"{m['cpus']} CPU cores"
+    return f"preset {preset_name}; run {datetime.date.today().isoformat()} on {where}, torch {m['torch']}"
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """The results file at ``path``, or an empty table."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {"rows": []}
+
+
+def with_teacher_ratios(rows: list[dict]) -> list[dict]:
+    """Add ``share_of_teacher`` (accuracy / teacher accuracy) and ``speedup`` (teacher latency at
+    batch 32 / row latency at batch 32) to every row, from the row named ``teacher``."""
+    teacher = next((r for r in rows if r["name"] == "teacher"), None)
+    if teacher is None:
+        return rows
+    return [{**r, "share_of_teacher": r["accuracy"] / teacher["accuracy"],
+             "speedup": teacher["latency_ms_b32"] / r["latency_ms_b32"],
+             "speedup_b1": teacher["latency_ms_b1"] / r["latency_ms_b1"]} for r in rows]
+
+
+def row_key(row: dict) -> tuple[str, int | None]:
+    """What identifies a row in a results table: its name and its seed."""
+    return row["name"], row.get("seed")
+
+
+def upsert_rows(path: str | os.PathLike, new_rows: list[dict], **meta) -> dict:
+    """Replace rows of the same name and seed in place (or append), recompute ratios, write atomically; return it."""
+    path = Path(path)
+    table = load_results(path)
+    fresh = {row_key(r): r for r in new_rows}
+    rows = [fresh.pop(row_key(r), r) for r in table["rows"]] + [r for r in new_rows if row_key(r) in fresh]
+    table.update(meta, rows=with_teacher_ratios(rows), machine=machine_info())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, path)
+    return table
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table with the columns of :data:`COLUMNS`."""
+    lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+             "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    for row in rows:
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = row.get(key)
+            if value is None:
+                cells.append("")
+            elif key == "params":
+                cells.append(f"{value / 1e6:.1f}")
+            else:
+                cells.append(fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_summary(rows: list[dict], key: str = "accuracy") -> list[dict]:
+    """One entry per row name, in table order: ``key`` for every seed, their mean and sample sd.
+
+    Returns:
+        ``[{"name", "seeds", "values", "mean", "sd", "n"}]``; ``sd`` is the sample standard
+        deviation (n - 1 in the denominator), 0.0 for a single seed.
+    """
+    by_name: dict[str, list[dict]] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r)
+    out = []
+    for name, group in by_name.items():
+        group = sorted(group, key=lambda r: r.get("seed") or 0)
+        values = [r[key] for r in group]
+        out.append({"name": name, "seeds": [r.get("seed") for r in group], "values": values,
+                    "mean": statistics.fmean(values), "n": len(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0})
+    return out
+
+
+def seed_table(rows: list[dict]) -> str:
+    """Dev accuracy per seed and mean ± sd per row, as Markdown (the teacher is fine-tuned once: one seed)."""
+    summary = seed_summary(rows)
+    seeds = sorted({s for e in summary for s in e["seeds"] if s is not None})
+    lines = ["| row | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
+             "|---|" + "---|" * len(seeds) + "---|"]
+    for e in summary:
+        per_seed = dict(zip(e["seeds"], e["values"]))
+        cells = [f"{per_seed[s]:.4f}" if s in per_seed else "" for s in seeds]
+        if e["name"] == "teacher":  # one teacher for every student seed
+            cells = [f"{e['values'][0]:.4f}"] * len(seeds)
+        lines.append(f"| {e['name']} | " + " | ".join(cells) + f" | {e['mean']:.4f} ± {e['sd']:.4f} |")
+    return "\n".join(lines)
+
+
+def provenance(rows: list[dict]) -> str:
+    """One line on where ``rows`` were measured: preset, seeds, dates, CPU cores or GPU, torch.
+
+    Preset, seeds and dates are the student rows' (the teacher row is re-measured by every run).
+
+    E.g. ``"preset cpu, seeds 0, 1, 2; measured 2026-12-03 on 2 CPU cores, torch 2.13.0+cpu"``.
+    """
+    students = [r for r in rows if r["name"] != "teacher"] or rows
+    presets = sorted({r.get("preset", "?") for r in students})
+    seeds = sorted({r["seed"] for r in students if r.get("seed") is not None})
+    dates = sorted({r["date"][:10] for r in students if r.get("date")})
+    machines = {(m.get("cpus"), m.get("cuda"), m.get("torch")) for m in (r.get("machine", {}) for r in rows)}
+    where = "; ".join((f"{cuda} GPU" if cuda else f"{cpus} CPU cores") + f", torch {torch}"
+                      for cpus, cuda, torch in sorted(machines, key=str))
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "on an unknown date"
+    return f"preset {', '.join(presets)}, seeds {', '.join(map(str, seeds))}; measured {when} on {where}"
+
+
+# The chapters' headline comparisons, (a, b): what a row adds over its ablation or its reference.
+HEADLINE_COMPARISONS = [
+    ("hinton-kd", "baseline"),                # Hinton KD with a transfer set vs hard labels alone
+    ("distilbert", "distilbert-init"),        # DistilBERT's pre-training distillation vs none
+    ("tinybert", "tinybert-no-gd"),           # TinyBERT's general distillation vs a random student
+    ("tinybert", "tinybert-no-step1"),        # task distillation step 1 (intermediate layers) vs none
+    ("tinybert-aug", "tinybert-same-steps"),  # augmentation vs as many steps without it
+]
+
+
+def compare(rows: list[dict], a: str, b: str, key: str = "accuracy") -> dict:
+    """Row ``a`` against row ``b`` over the seeds both have: is the difference more than noise?
+
+    The seed spread is the larger of the two rows' sample standard deviations. A difference is
+    *resolved* when its mean is at least twice that spread and every seed agrees on its sign;
+    otherwise it is inside the noise, and a chapter must say so rather than read a story into it.
+
+    Returns:
+        ``{"a", "b", "seeds", "diffs", "mean_diff", "spread", "resolved"}``; ``diffs`` are
+        ``a - b`` per shared seed, in units of ``key`` (accuracy: a fraction, 0.01 = 1 point).
+    Raises:
+        ValueError: when ``rows`` has no row named ``a`` or ``b``, or they share no seed.
+    """
+    by = {e["name"]: e for e in seed_summary(rows, key)}
+    for name in (a, b):
+        if name not in by:
+            raise ValueError(f"rows has no row named {name!r}; it has {sorted(by)}")
+    va, vb = (dict(zip(by[n]["seeds"], by[n]["values"])) for n in (a, b))
+    seeds = sorted(set(va) & set(vb), key=lambda s: s or 0)
+    if not seeds:
+        raise ValueError(f"rows {a!r} (seeds {sorted(va)}) and {b!r} (seeds {sorted(vb)}) share no seed")
+    diffs = [va[s] - vb[s] for s in seeds]
+    mean_diff, spread = statistics.fmean(diffs), max(by[a]["sd"], by[b]["sd"])
+    same_sign = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
+    resolved = len(seeds) > 1 and same_sign and abs(mean_diff) >= 2 * spread
+    return {"a": a, "b": b, "seeds": seeds, "diffs": diffs, "mean_diff": mean_diff, "spread": spread,
+            "resolved": resolved}
+
+
+def comparison_table(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
+    """Markdown: for each ``(a, b)`` in ``pairs``, the accuracy difference a - b in points per seed,
+    its mean, the seed spread and the verdict of :func:`compare`."""
+    lines = ["| comparison | a - b per seed (points) | mean | seed spread (sd) | verdict |",
+             "|---|---|---|---|---|"]
+    for a, b in pairs:
+        c = compare(rows, a, b)
+        if c["resolved"]:
+            verdict = f"`{a if c['mean_diff'] > 0 else b}` ahead in every seed, by more than twice the spread"
+        elif len(c["seeds"]) < 2:
+            verdict = "one seed: cannot tell"
+        else:
+            verdict = "inside the noise"
+        per_seed = ", ".join(f"{100 * d:+.1f}" for d in c["diffs"])
+        mean = f"{100 * c['mean_diff']:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")  # no signed zero
+        lines.append(f"| `{a}` - `{b}` | {per_seed} | {mean} | {100 * c['spread']:.1f} | "
+                     f"{verdict} |")
+    return "\n".join(lines)
+
+
+def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None):
+    """Dev accuracy against the number of labelled sentences: teacher, baseline and Hinton-KD (mean ± sd).
+
+    Args:
+        points: one dict per label budget, as in ``results/cpu-labels/kd_vs_labels.json``:
+            ``{"n", "teacher", "baseline": [per seed], "hinton-kd": [per seed]}``.
+        path: where to save a PNG, if given.
+    Returns:
+        The matplotlib figure.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    ns = [p["n"] for p in points]
+    for name, style in (("baseline", "o-"), ("hinton-kd", "s-")):
+        values = [p[name] for p in points]
+        sds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
+        ax.errorbar(ns, [statistics.fmean(v) for v in values], yerr=sds, fmt=style, capsize=3, label=name)
+    ax.plot(ns, [p["teacher"] for p in points], "k--", label="teacher (fine-tuned on the same labels)")
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [f"{n:,}" for n in ns])
+    ax.set_xlabel("labelled SST-2 sentences (log scale)")
+    ax.set_ylabel("SST-2 dev accuracy")
+    ax.set_title("When does distillation pay? (mean ± sd over seeds)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_results(rows: list[dict], path: str | os.PathLike | None = None):
+    """Accuracy against parameters and against latency (batch 32), one labelled point per row.
+
+    Saves a PNG at ``path`` when given; returns the matplotlib figure.
+    """
+    from matplotlib.figure import Figure  # no pyplot: works in scripts and notebooks alike
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, key, label in ((axes[0], "params", "parameters (millions)"),
+                           (axes[1], "latency_ms_b32", "CPU latency, ms per sentence at batch 32")):
+        for row in rows:
+            x = row[key] / 1e6 if key == "params" else row[key]
+            ax.scatter(x, row["accuracy"], s=60)
+            ax.annotate(row["name"], (x, row["accuracy"]), textcoords="offset points", xytext=(5, 5))
+        ax.set_xlabel(label)
+        ax.set_ylabel("SST-2 dev accuracy")
+        ax.grid(alpha=0.3)
+    fig.suptitle("SST-2: accuracy against size and speed")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def leaderboard(rows: list[dict]) -> list[dict]:
+    """The rows from the most to the least accurate (the teacher among them)."""
+    return sorted(rows, key=lambda r: -r["accuracy"])
+
+
+# What the papers report at full scale, SST-2 (BERT-base teachers): accuracies in %, and how many
+# times smaller (parameters) and faster (inference) the student is than its teacher.
+PAPERS = [
+    {"row": "distilbert", "paper": "DistilBERT (Sanh et al. 2019, Table 1; 40% smaller, 60% faster)",
+     "student": 91.3, "teacher": 92.7, "smaller": 110 / 66, "faster": 1.6},
+    {"row": "tinybert-aug", "paper": "TinyBERT4 (Jiao et al. 2020, Table 1)",
+     "student": 92.6, "teacher": 93.4, "smaller": 7.5, "faster": 9.4},
+]
+
+
+def paper_comparison(rows: list[dict]) -> str:
+    """A Markdown table: each paper's SST-2 result next to this run's row of the same method.
+
+    This run's "x smaller" is the teacher's parameters over the row's; "x faster" is the row's
+    batch-32 speed-up over the teacher (``speedup``). Rows missing from ``rows`` are left blank.
+    """
+    by_name = {r["name"]: r for r in rows}
+    teacher = by_name.get("teacher")
+    lines = ["| method | paper: student / teacher | share | x smaller | x faster | "
+             "this run: row | student / teacher | share | x smaller | x faster |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in PAPERS:
+        ours = by_name.get(p["row"])
+        cells = [p["paper"], f"{p['student']:.1f} / {p['teacher']:.1f}", f"{p['student'] / p['teacher']:.1%}",
+                 f"{p['smaller']:.1f}x", f"{p['faster']:.1f}x", f"`{p['row']}`"]
+        if ours is None or teacher is None:
+            cells += ["not run", "", "", ""]
+        else:
+            cells += [f"{100 * ours['accuracy']:.1f} / {100 * teacher['accuracy']:.1f}",
+                      f"{ours['accuracy'] / teacher['accuracy']:.1%}",
+                      f"{teacher['params'] / ours['params']:.1f}x", f"{ours['speedup']:.1f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(curves: dict[str, list[dict]], path: str | os.PathLike | None = None):
+    """The training loss of every stage in ``curves`` (as in ``curves.json``), one small panel each.
+
+    Saves a PNG at ``path`` when given; returns the matplotlib figure.
+    """
+    from matplotlib.figure import Figure
+
+    names = [n for n, h in curves.items() if h]
+    cols = min(4, max(1, len(names)))
+    rows = -(-len(names) // cols)                                  # ceil
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        ax.plot([e["step"] for e in curves[name]], [e["loss"] for e in curves[name]])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle("training loss per stage")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
