@@ -2,8 +2,8 @@
 
 The teacher is fine-tuned once (about half a minute) and cached under ``$KD_TEACH_CACHE_DIR``;
 the notebooks run afterwards by nbval load the same copy. A test run never uses the user's cache
-(``~/.cache/kd_teach``): it gets a fresh one in a temporary folder, shared by every test and
-notebook of the run and removed after it, so a stale cached model can never make a test pass.
+(``~/.cache/kd_teach``): it gets a fresh one under pytest's temporary directory, shared by every
+test and notebook of the run and removed after it, so a stale cached model can never make a test pass.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin has set up its temporary directory
 def pytest_configure(config):
     # Notebooks under nbval run at the smoke preset; their kernels inherit this. (Notebook 08 would
     # otherwise pick the cpu or gpu-full preset from the hardware.)
@@ -31,7 +32,9 @@ def pytest_configure(config):
     # of widget messages made nbval miss the end of notebook 08's training cell (its 5 s output wait).
     os.environ.setdefault("TQDM_DISABLE", "1")
     # A fresh cache for this run (kernels started by nbval and CLI subprocesses inherit it).
-    config._kd_teach_cache = tempfile.mkdtemp(prefix="kd_teach-test-cache-")
+    factory = getattr(config, "_tmp_path_factory", None)  # pytest's own (--basetemp is honoured)
+    config._kd_teach_cache = (str(factory.mktemp("kd_teach-cache")) if factory is not None
+                              else tempfile.mkdtemp(prefix="kd_teach-test-cache-"))
     os.environ["KD_TEACH_CACHE_DIR"] = config._kd_teach_cache
 
 

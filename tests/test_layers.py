@@ -103,3 +103,32 @@ def test_no_cycles_and_nothing_imports_the_cli():
 def test_no_module_over_400_lines(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= 400, f"{name}: {lines} lines"
+
+
+def _readme_map() -> set[str]:
+    """The package map in the README as paths: 'kd_teach/hinton/losses.py', ... (folders end in '/')."""
+    text = (PACKAGE.parent / "README.md").read_text()
+    block = text[text.index("```\nkd_teach/\n") + 4:]
+    block = block[:block.index("```")]
+    paths, stack = set(), []                                     # stack: (indent, folder path)
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        names = [n.strip() for n in line.strip().split("  ")[0].split(",")]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        for n in names:
+            paths.add(parent + n)
+        if len(names) == 1 and names[0].endswith("/"):
+            stack.append((indent, parent + names[0]))
+    return paths
+
+
+def test_the_readme_package_map_is_the_tree_module_for_module():
+    tree = {"kd_teach/"} | {"kd_teach/" + p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                            if p.name != "__init__.py"}
+    tree |= {"kd_teach/" + p.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.rglob("*")
+             if p.is_dir() and (p / "__init__.py").is_file()}
+    assert _readme_map() == tree, (_readme_map() ^ tree)
