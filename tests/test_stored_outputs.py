@@ -24,7 +24,11 @@ def outputs(path: Path) -> list[tuple[int, str, str]]:
     for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         for out in cell.get("outputs", []):
             if out["output_type"] == "stream":
-                found.append((i, out["name"], "".join(out["text"])))
+                text = "".join(out["text"])
+                if found and found[-1][:2] == (i, out["name"]):      # one print split over several outputs
+                    found[-1] = (i, out["name"], found[-1][2] + text)
+                else:
+                    found.append((i, out["name"], text))
             elif out["output_type"] == "error":
                 found.append((i, "error", out["ename"]))
             else:
