@@ -40,12 +40,14 @@ def check_temperature(T: float, name: str = "T") -> float:
 def log_softmax_with_temperature(logits: Tensor, T: float = 1.0, dim: int = -1) -> Tensor:
     """log softmax_T(z) = z/T - logsumexp(z/T), computed stably.
 
-    Subtracting the row maximum first keeps every term small: the result stays finite and
-    accurate for logits up to +-1e4 and T down to 0.05 (z/T up to 2e5), where
-    ``z/T - logsumexp(z/T)`` would cancel two numbers of size 2e5 and lose ~0.02 nats.
+    Subtracting the row maximum first keeps every term small: in float32 and float64 the result
+    stays finite and accurate for logits up to +-1e4 and T down to 0.05 (z/T up to 2e5), where
+    ``z/T - logsumexp(z/T)`` would cancel two numbers of size 2e5 and lose ~0.02 nats. In
+    float16, z/T itself overflows beyond 65,504 (|z| > 3,275 at T = 0.05): cast such logits to
+    float32 first.
 
     Args:
-        logits: (..., classes) raw scores z, any float dtype.
+        logits: (..., classes) raw scores z, a float dtype.
         T: temperature, a finite float > 0.
         dim: the class dimension.
     Returns:

@@ -22,10 +22,12 @@
 #
 # **What does the student imitate?** Not only the teacher's answer. Hinton, Vinyals and Dean
 # ("Distilling the Knowledge in a Neural Network", 2015) point out that a trained network's
-# probabilities for the *wrong* answers are informative: asked to fill in "I finished writing
-# my ___", a good model gives "essay" and "report" far more probability than "bicycle". Those
-# small numbers, which the usual one-hot label throws away, are what they call
-# **dark knowledge**.
+# probabilities for the *wrong* answers are informative. Their example (Section 1): an image
+# of a BMW may have only a very small chance of being mistaken for a garbage truck, but that
+# mistake is still many times more probable than mistaking it for a carrot. In language (our
+# example, not theirs): asked to fill in "I finished writing my ___", a good model gives
+# "essay" and "report" far more probability than "bicycle". Those small numbers, which the
+# usual one-hot label throws away, are what they call **dark knowledge**.
 #
 # In this notebook you will
 # 1. compute the softmax with a temperature $T$ and see what $T$ does (with a slider);

@@ -29,8 +29,10 @@
 # - $L_{cos}$: one minus the cosine between the teacher's and the student's last hidden states,
 #   which pulls the student's representation in the teacher's direction.
 #
-# The reference recipe weighs them 5, 2 and 1 with $T = 2$. Afterwards the student is trained
-# on the task (SST-2) like any pretrained model. Everything below calls `kd_teach`.
+# The reference recipe weighs them 5, 2 and 1 with $T = 2$. Afterwards the student learns the
+# task: the paper fine-tunes it on the task's labels (and, for SQuAD, tries a second
+# distillation during fine-tuning); this course trains it on SST-2 with Hinton's logit KD, like
+# the hinton-kd row (section 6). Everything below calls `kd_teach`.
 
 # %%
 # %matplotlib inline
@@ -129,8 +131,9 @@ assert sum(p for _, p in by_T[5.0]) < sum(p for _, p in by_T[1.0])          # hi
 # %% [markdown]
 # ## 2. Dynamic masking
 #
-# Every batch gets new masks (RoBERTa's *dynamic* masking, which DistilBERT uses; BERT drew
-# them once, before training). 15% of the real tokens are chosen; of those, 80% become
+# Every batch gets new masks (RoBERTa's *dynamic* masking, which DistilBERT uses). BERT masked
+# while preparing its data: each sequence was copied 10 times with different masks, and those
+# static copies were reused over its 40 epochs (RoBERTa, Liu et al. 2019, Section 4.1). 15% of the real tokens are chosen; of those, 80% become
 # [MASK], 10% a random token and 10% stay as they are, so the model cannot learn that only
 # [MASK] positions matter (BERT, Devlin et al. 2019, Section 3.1). The reference code also
 # picks **rare tokens more often**: a token seen $n$ times in the corpus is chosen with weight
@@ -309,7 +312,8 @@ assert all(0.0 <= acc <= 1.0 and -1.0 <= cos <= 1.0 for acc, cos in results.valu
 #
 # Both are then trained on SST-2 the same way: with Hinton's logit KD from the SST-2 teacher
 # (labelled sentences plus the transfer set, as the hinton-kd row), at a small learning rate
-# since they start pretrained. Their size and speed come from depth alone: three layers of
+# since they start pretrained. That is this course's choice, so that every row learns the task
+# alike; the paper fine-tunes DistilBERT on GLUE's labels alone. Their size and speed come from depth alone: three layers of
 # width 384 instead of six.
 
 # %%

@@ -129,7 +129,9 @@ assert s_out.scores[1].shape == t_out.scores[g[1]].shape == (B, s_cfg.num_attent
 # Padding must not count: a padded position holds whatever the model computed for a [PAD]
 # token. `kd_teach` takes every MSE over the real entries only: real positions for
 # $L_{embd}$ and $L_{hidn}$, pairs of two real tokens for $L_{attn}$. (The reference code
-# compares whole padded tensors.) By hand, we select the real rows first.
+# takes each MSE over the whole padded tensor; for $L_{attn}$ it first zeroes every score at
+# or below -100, where its additive mask put the padded keys, so those pairs add 0, but padded
+# queries and padded hidden states still count.) By hand, we select the real rows first.
 
 # %%
 real = am.bool()                                                               # (B, L)

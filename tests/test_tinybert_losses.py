@@ -188,6 +188,19 @@ def test_L_pred_minimum_is_the_teachers_entropy_and_has_no_T2():
     assert grads[1] / grads[0] == pytest.approx(0.1, rel=1e-4)
 
 
+
+def test_L_pred_gradient_shrinks_like_one_over_t_squared_for_fixed_logits():
+    """The docstring's claim: for the same logits, doubling a large t quarters the gradient (1/t from the
+    chain rule, 1/t from softmax(z_S/t) - softmax(z_T/t) flattening), where Hinton's T^2 would keep it level."""
+    z_s, z_t = _randn(16, 3, seed=5, scale=2), _randn(16, 3, seed=6, scale=2)
+    norms = {}
+    for t in (20.0, 40.0, 80.0):
+        x = z_s.clone().requires_grad_()
+        L_pred(x, z_t, t).backward()
+        norms[t] = x.grad.norm().item()
+    assert norms[20.0] / norms[40.0] == pytest.approx(4.0, rel=0.02)
+    assert norms[40.0] / norms[80.0] == pytest.approx(4.0, rel=0.01)
+
 def test_L_pred_errors():
     with pytest.raises(ValueError, match=r"both be \(batch, classes\)"):
         L_pred(torch.zeros(4, 2), torch.zeros(4, 3))

@@ -195,7 +195,8 @@ def distil_pretraining(settings: DistilBertSettings, teacher: torch.nn.Module, s
     Args:
         settings: steps, batch size, gradient accumulation, learning rate, T and weights.
         teacher: a ``BertForMaskedLM`` with a trained head (see :func:`train_mlm_teacher`); frozen.
-        student: a ``DistilBertForMaskedLM`` of the same hidden size (:func:`kd_teach.distilbert.student.init_distilbert_student`).
+        student: a ``DistilBertForMaskedLM`` of the same hidden size
+            (:func:`kd_teach.distilbert.student.init_distilbert_student`).
         corpus: the general corpus.
         seed: batch order, masks and dropout.
         on_log: called with every logged history entry (live loss curves in a notebook).

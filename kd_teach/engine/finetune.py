@@ -41,7 +41,8 @@ def train_on_labels(preset: Preset, model: torch.nn.Module, data: SST2Data, epoc
                          mixed_precision=preset.mixed_precision, desc=desc)
     loader = data.train_loader(preset.batch_size, seed=seed)
     t0 = time.perf_counter()
-    result = train(model, loader, hard_label_loss, config, dev_accuracy_fn(data, preset.eval_batch_size), checkpoint_dir)
+    eval_fn = dev_accuracy_fn(data, preset.eval_batch_size)
+    result = train(model, loader, hard_label_loss, config, eval_fn, checkpoint_dir)
     return StageResult.since(model, result, t0)
 
 

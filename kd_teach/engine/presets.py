@@ -89,8 +89,9 @@ class TinyBertSettings:
     """TinyBERT's recipe (Jiao et al. 2020, Section 3): general distillation, then two-step task distillation.
 
     The reference code (huawei-noah/Pretrained-Language-Model, TinyBERT) distils the general
-    student for 3 epochs of English Wikipedia at lr 1e-4, then runs step 1 (intermediate layers)
-    for 10-20 epochs of augmented task data and step 2 (prediction layer) for 3 epochs at 3e-5.
+    student for 3 epochs of English Wikipedia (``general_distill.py``: lr 5e-5 by default), then
+    runs step 1 (intermediate layers) for 10-20 epochs of augmented task data and step 2
+    (prediction layer) for 3 epochs at 3e-5.
     The small presets take a sliver of that, with larger learning rates to learn anything in it.
     """
 

@@ -166,8 +166,11 @@ def L_attn(A_S: Tensor, A_T: Tensor, attention_mask: Tensor | None = None, on: s
 def L_pred(student_logits: Tensor, teacher_logits: Tensor, t: float = 1.0, reduction: str = "batchmean") -> Tensor:
     """Prediction-layer loss: the soft cross-entropy -sum_j softmax(z_T/t)_j * log softmax(z_S/t)_j.
 
-    No T^2 factor (unlike :func:`kd_teach.hinton.losses.distillation_loss`): its gradient
-    shrinks like 1/t as t grows. Its minimum over the student is the teacher's entropy, not 0.
+    No T^2 factor (unlike :func:`kd_teach.hinton.losses.distillation_loss`): its gradient with
+    respect to z_S is (softmax(z_S/t) - softmax(z_T/t)) / t per example, and once t is large
+    against the logits the difference of the two softmaxes itself shrinks like 1/t, so the
+    gradient shrinks like 1/t^2 (Hinton et al. 2015, Section 2.1; the T^2 factor undoes it).
+    Its minimum over the student is the teacher's entropy, not 0.
 
     Args:
         student_logits: (batch, classes) z_S.
