@@ -91,7 +91,8 @@ def L_ce(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, T: float 
     s = _rows(student_logits, mask, "student_logits", "mask")       # (N, V)
     t = _rows(teacher_logits, mask, "teacher_logits", "mask")       # (N, V)
     if s.shape[0] == 0:                                             # nothing selected: 0, graph kept
-        return s.sum() * check_temperature(T)                       #   (batchmean of no rows would be NaN)
+        check_temperature(T)                                        #   (batchmean of no rows would be NaN)
+        return s.sum()
     return distillation_loss(s, t, T, scale_by_T2)                  # T^2 KL(p_t || q_s), batchmean over N
 
 
@@ -198,8 +199,9 @@ def distilbert_loss(
     needs = {"L_ce": ("student_logits", "teacher_logits", "mlm_labels" if restrict_ce_to_mask else "attention_mask"),
              "L_mlm": ("student_logits", "mlm_labels"), "L_cos": ("student_hidden", "teacher_hidden", "attention_mask")}
     for term, names in needs.items():
-        for name in (n for n in names if alphas[term] > 0 and inputs[n] is None):
-            raise ValueError(f"alpha_{term[2:]}={alphas[term]} needs {name}, got None (set alpha_{term[2:]}=0 "
+        missing = [n for n in names if inputs[n] is None]
+        if alphas[term] > 0 and missing:
+            raise ValueError(f"alpha_{term[2:]}={alphas[term]} needs {missing[0]}, got None (set alpha_{term[2:]}=0 "
                              "to drop the term)")
     terms: dict[str, Tensor] = {}
     if alpha_ce > 0:

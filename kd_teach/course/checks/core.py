@@ -112,7 +112,7 @@ def one_thread(run: Callable) -> Callable:
 
 @one_thread
 def run(name: str, fn: Callable, ref: Callable, usage: str, cases: list[Case], mistakes: list,
-         summary: str, local_hint: Callable | None = None, then: Callable = lambda: None) -> None:
+        summary: str, local_hint: Callable | None = None, then: Callable = lambda: None) -> None:
     """Compare fn with ref on every case (then run ``then``); print one line of success or raise CheckFailed."""
     first, seen = None, []   # first: (case, got, want) of the first case whose values differ
     for c in cases:

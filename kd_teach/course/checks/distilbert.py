@@ -53,7 +53,7 @@ def _cos_cases() -> list[Case]:
         text = (f"hidden states of shape {shape}, {dtype_name(dtype)}, sentence lengths {am.sum(1).tolist()} "
                 f"({N} real tokens)")
         cases.append(Case((s.to(dtype), t.to(dtype), am), {}, text, 1.0,
-                           {"s": s, "t": t, "m": am.bool(), "N": N, "B": B, "BS": B * S, "H": H}))
+                          {"s": s, "t": t, "m": am.bool(), "N": N, "B": B, "BS": B * S, "H": H}))
     return cases
 
 
@@ -111,9 +111,9 @@ def check_L_cos(fn: Callable) -> None:
             return NORM_HINT
 
     run(name, fn, L_cos, usage, cases, COS_MISTAKES,
-         "shapes (2, 5, 8), (3, 7, 16), (1, 4, 3), (4, 6, 32); float32 and float64; right padding holding "
-         "garbage; vector lengths from 0.01 to 100", probe,
-         lambda: grad_reaches_student(fn, name, usage, cases[0], "student_hidden"))
+        "shapes (2, 5, 8), (3, 7, 16), (1, 4, 3), (4, 6, 32); float32 and float64; right padding holding "
+        "garbage; vector lengths from 0.01 to 100", probe,
+        lambda: grad_reaches_student(fn, name, usage, cases[0], "student_hidden"))
 
 
 # --------------------------------------------------------------------------- L_ce
@@ -132,7 +132,7 @@ def _ce_cases() -> list[Case]:
         text = (f"logits of shape {shape}, {dtype_name(dtype)}, T={T:g}, mask selecting {N} of {B * S} positions, "
                 f"|logits| up to {big:.3g} there")
         cases.append(Case((s.to(dtype), t.to(dtype), m, T), {}, text, (math.log(V) + 2 * big / T) * T * T,
-                           {"s": s, "t": t, "m": m, "T": T, "t2": T * T, "N": N, "B": B, "BS": B * S, "V": V}))
+                          {"s": s, "t": t, "m": m, "T": T, "t2": T * T, "N": N, "B": B, "BS": B * S, "V": V}))
     return cases
 
 
@@ -203,9 +203,9 @@ def check_L_ce(fn: Callable) -> None:
         return "the loss is not 0 when student_logits equal teacher_logits: KL(p‖p) = 0, so use the KL"
 
     run(name, fn, L_ce, usage, cases, CE_MISTAKES,
-         "(batch, seq, vocab) (2, 5, 7), (3, 4, 11), (1, 6, 5), (4, 3, 30); T from 0.5 to 4; float32 and "
-         "float64; garbage at unselected positions; logits up to ±1e4", probe,
-         lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
+        "(batch, seq, vocab) (2, 5, 7), (3, 4, 11), (1, 6, 5), (4, 3, 30); T from 0.5 to 4; float32 and "
+        "float64; garbage at unselected positions; logits up to ±1e4", probe,
+        lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
 
 
 # --------------------------------------------------------------------------- L_mlm
@@ -223,7 +223,7 @@ def _mlm_cases() -> list[Case]:
         text = (f"logits of shape {shape}, {dtype_name(dtype)}, {N} of {B * S} positions labelled "
                 f"(labels {y.tolist()}), |logits| up to {big:.3g}")
         cases.append(Case((z.to(dtype), y), {}, text, math.log(V) + 2 * big,
-                           {"z": z, "y": y, "m": keep, "N": N, "B": B, "BS": B * S, "V": V}))
+                          {"z": z, "y": y, "m": keep, "N": N, "B": B, "BS": B * S, "V": V}))
     return cases
 
 
@@ -263,8 +263,8 @@ def check_L_mlm(fn: Callable) -> None:
         scalar_first(fn, name, usage, cases[0], "one number: the mean of −log p(true token) over the labelled "
                                                 "positions")
         run(name, fn, L_mlm, usage, cases, MLM_MISTAKES,
-             "(batch, seq, vocab) (2, 6, 9), (3, 5, 13), (1, 8, 20), (4, 4, 6); float32 and float64; "
-             "logits up to ±1e4", None, lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
+            "(batch, seq, vocab) (2, 6, 9), (3, 5, 13), (1, 8, 20), (4, 4, 6); float32 and float64; "
+            "logits up to ±1e4", None, lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
     except CheckFailed as e:
         text = str(e)
         if " raised " in text and "Hint:" not in text and any(w in text for w in ("-100", "bounds", "negative")):

@@ -39,7 +39,7 @@ def _softmax_cases(with_dim: bool) -> list[Case]:
         m, where = x.abs().max().item(), "the last dimension" if dim == -1 else f"dim {dim}"
         text = f"logits of shape {shape}, {str(dtype)[6:]}, T={T:g}" + (f", dim={dim}" if dim != -1 else "")
         return Case((x, T), {} if dim == -1 else {"dim": dim}, text + f", |logits| up to {m:.3g}", m / T,
-                     {"x": x.double(), "T": T, "dim": dim, "where": where})
+                    {"x": x.double(), "T": T, "dim": dim, "where": where})
 
     cases = [case(s, d, T) for s, d, T in itertools.product(shapes, DTYPES, TEMPERATURES)]
     if with_dim:
@@ -65,7 +65,7 @@ def _loss_cases(kd: bool) -> list[Case]:
                 args, scale = (zs, zt, y, a, b, T), a * (math.log(s[1]) + 2 * m) + b * scale
                 text += f", alpha={a:g}, beta={b:g}, labels {y.tolist()}"
             cases.append(Case(args, {} if flag else {"scale_by_T2": False}, text + f", |logits| up to {m:.3g}",
-                               scale, v))
+                              scale, v))
     return cases
 
 
@@ -82,7 +82,7 @@ def _entropy_cases() -> list[Case]:
         text = (f"probabilities of shape {shape}, {str(dtype)[6:]}" + (f", dim={dim}" if dim != -1 else "")
                 + (f", {n0} of them exactly 0" if n0 else f", smallest {p.min().item():.2g}"))
         return Case((p,), {} if dim == -1 else {"dim": dim}, text, math.log(shape[dim]) + 1,
-                     {"dim": dim, "C": shape[dim], "H": entropy(p.double(), dim), "p": p})
+                    {"dim": dim, "C": shape[dim], "H": entropy(p.double(), dim), "p": p})
 
     cases = [case(s, d, sharp) for s, d, sharp in itertools.product(shapes, DTYPES, (0.5, 3.0, 10.0))]
     cases += [case(s, d, 3.0, dim) for s in shapes for dim in range(len(s) - 1) for d in DTYPES]

@@ -72,8 +72,8 @@ def _hidn_cases() -> list[Case]:
         text = (f"H_S of shape {(B, S, d_s)}, H_T {(B, S, d_t)}, W {(d_s, d_t)}, {dtype_name(dtype)}, sentence "
                 f"lengths {am.sum(1).tolist()} ({N} real tokens)")
         cases.append(Case((s.to(dtype), t.to(dtype), W.to(dtype), am), {}, text, 1.0,
-                           {"s": s, "t": t, "W": W, "m": am.bool(), "N": N, "B": B, "BS": B * S, "dT": d_t,
-                            "NdT": N * d_t}))
+                          {"s": s, "t": t, "W": W, "m": am.bool(), "N": N, "B": B, "BS": B * S, "dT": d_t,
+                           "NdT": N * d_t}))
     return cases
 
 
@@ -136,8 +136,8 @@ def check_L_hidn(fn: Callable) -> None:
     def check() -> None:
         scalar_first(fn, name, usage, cases[0], "one number: the mean of (H_S W − H_T)² over the real entries")
         run(name, fn, L_hidn, usage, cases, HIDN_MISTAKES,
-             "(batch, seq, d_S) → d_T: (2, 5, 4) → 6, (3, 7, 8) → 12, (1, 4, 3) → 5, (4, 6, 16) → 10; "
-             "float32 and float64; garbage (std 1000) in the padding", probe, grads)
+            "(batch, seq, d_S) → d_T: (2, 5, 4) → 6, (3, 7, 8) → 12, (1, 4, 3) → 5, (4, 6, 16) → 10; "
+            "float32 and float64; garbage (std 1000) in the padding", probe, grads)
 
     _with_hint(check, HIDN_ERRORS)
 
@@ -162,9 +162,9 @@ def _attn_cases() -> list[Case]:
         text = (f"scores of shape {(B, H, L, L)}, {dtype_name(dtype)}, sentence lengths {am.sum(1).tolist()} "
                 f"({N} real tokens, {P} real pairs per head)")
         cases.append(Case((s.to(dtype), t.to(dtype), am), {}, text, 1.0,
-                           {"s": s, "t": t, "p": pairs, "q": real[:, None, :, None].expand(B, H, L, L),
-                            "k": real[:, None, None, :].expand(B, H, L, L), "H": H, "N": N, "P": P,
-                            "HN": H * N, "HP": H * P, "all": B * H * L * L}))
+                          {"s": s, "t": t, "p": pairs, "q": real[:, None, :, None].expand(B, H, L, L),
+                           "k": real[:, None, None, :].expand(B, H, L, L), "H": H, "N": N, "P": P,
+                           "HN": H * N, "HP": H * P, "all": B * H * L * L}))
     return cases
 
 
@@ -239,9 +239,9 @@ def check_L_attn(fn: Callable) -> None:
             return RAW_HINT
 
     run(name, fn, L_attn, usage, cases, ATTN_MISTAKES,
-         "(batch, heads, seq) (2, 3, 5), (3, 2, 6), (1, 4, 4), (4, 2, 7); float32 and float64; negative real "
-         "scores; garbage (std 1000) at padded pairs", probe,
-         lambda: grad_reaches_student(fn, name, usage, cases[0], "A_S"))
+        "(batch, heads, seq) (2, 3, 5), (3, 2, 6), (1, 4, 4), (4, 2, 7); float32 and float64; negative real "
+        "scores; garbage (std 1000) at padded pairs", probe,
+        lambda: grad_reaches_student(fn, name, usage, cases[0], "A_S"))
 
 
 # --------------------------------------------------------------------------- L_pred
@@ -256,7 +256,7 @@ def _pred_cases() -> list[Case]:
         m = max(zs.abs().max().item(), zt.abs().max().item())
         text = f"student and teacher logits of shape {(B, C)}, {dtype_name(dtype)}, t={T:g}, |logits| up to {m:.3g}"
         cases.append(Case((zs.to(dtype), zt.to(dtype), T), {}, text, math.log(C) + 2 * m / T,
-                           {"s": zs, "t": zt, "T": T, "t2": T * T, "B": B, "C": C}))
+                          {"s": zs, "t": zt, "T": T, "t2": T * T, "B": B, "C": C}))
     return cases
 
 
@@ -303,5 +303,5 @@ def check_L_pred(fn: Callable) -> None:
     scalar_first(fn, name, usage, cases[0], "one number: the cross-entropy summed over the classes, averaged "
                                             "over the batch")
     run(name, fn, L_pred, usage, cases, PRED_MISTAKES,
-         "batch × classes (5, 3), (2, 7), (1, 4), (8, 2); t from 0.5 to 4; float32 and float64; logits up to ±1e4",
-         None, lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
+        "batch × classes (5, 3), (2, 7), (1, 4), (8, 2); t from 0.5 to 4; float32 and float64; logits up to ±1e4",
+        None, lambda: grad_reaches_student(fn, name, usage, cases[0], "student_logits"))
