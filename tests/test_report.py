@@ -59,10 +59,10 @@ def test_leaderboard_and_the_papers_next_to_this_run(tmp_path):
                                                {**_row("tinybert-aug", 0.87, 2.0), "params": 0.25e6}])
     assert [r["name"] for r in leaderboard(table["rows"])] == ["teacher", "tinybert-aug", "distilbert"]
     md = paper_comparison(table["rows"]).splitlines()
-    assert len(md) == 4 and md[0].startswith("| method | paper: student / teacher |")
+    assert len(md) == 4 and md[0].startswith("| method | paper: split | student / teacher |")
     distil, tiny = md[2], md[3]
-    assert "91.3 / 92.7 | 98.5% | 1.7x | 1.6x | `distilbert` | 85.0 / 90.0 | 94.4% | 1.0x | 2.0x |" in distil
-    assert "92.6 / 93.4 | 99.1% | 7.5x | 9.4x | `tinybert-aug` | 87.0 / 90.0 | 96.7% | 4.0x | 4.0x |" in tiny
+    assert "| dev | 91.3 / 92.7 | 98.5% | 1.7x | 1.6x | `distilbert` | 85.0 / 90.0 | 94.4% | 1.0x | 2.0x |" in distil
+    assert "| test | 92.6 / 93.4 | 99.1% | 7.5x | 9.4x | `tinybert-aug` | 87.0 / 90.0 | 96.7% | 4.0x | 4.0x |" in tiny
     assert "not run" in paper_comparison(table["rows"][:1]).splitlines()[2]
 
 

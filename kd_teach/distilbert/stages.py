@@ -68,6 +68,23 @@ def masked_token_accuracy(model: torch.nn.Module, corpus: Corpus, seed: int = 0,
 
 
 @torch.inference_mode()
+def mask_logits(model: torch.nn.Module, tokenizer, sentence: str) -> torch.Tensor:
+    """The model's logits over the whole vocabulary at each [MASK] of ``sentence``: (n_masks, vocab), float32, CPU.
+
+    Raises:
+        ValueError: if ``sentence`` holds no [MASK] token.
+    """
+    enc = tokenizer(sentence, return_tensors="pt")
+    where = enc["input_ids"] == tokenizer.mask_token_id                      # (1, L)
+    if not where.any():
+        raise ValueError(f"sentence must contain {tokenizer.mask_token}, got {sentence!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    _, z = mlm_hidden_and_logits(model, enc["input_ids"].to(device), enc["attention_mask"].to(device),
+                                 where.to(device))                           # (n_masks, V)
+    return z.float().cpu()
+
+
 def top_predictions(model: torch.nn.Module, tokenizer, sentence: str, k: int = 5, T: float = 1.0
                     ) -> list[list[tuple[str, float]]]:
     """The model's ``k`` likeliest tokens, with probabilities at temperature ``T``, for each [MASK] in ``sentence``.
@@ -80,15 +97,7 @@ def top_predictions(model: torch.nn.Module, tokenizer, sentence: str, k: int = 5
     Raises:
         ValueError: if ``sentence`` holds no [MASK] token.
     """
-    enc = tokenizer(sentence, return_tensors="pt")
-    where = enc["input_ids"] == tokenizer.mask_token_id                      # (1, L)
-    if not where.any():
-        raise ValueError(f"sentence must contain {tokenizer.mask_token}, got {sentence!r}")
-    model.eval()
-    device = next(model.parameters()).device
-    _, z = mlm_hidden_and_logits(model, enc["input_ids"].to(device), enc["attention_mask"].to(device),
-                                 where.to(device))                           # (n_masks, V)
-    p = softmax_with_temperature(z.float().cpu(), T)                        # (n_masks, V) soft targets
+    p = softmax_with_temperature(mask_logits(model, tokenizer, sentence), T)   # (n_masks, V) soft targets
     top = p.topk(k, dim=-1)
     return [[(tokenizer.convert_ids_to_tokens(int(i)), float(v)) for v, i in zip(vals, ids)]
             for vals, ids in zip(top.values, top.indices)]

@@ -1,0 +1,123 @@
+"""A leaderboard explorer: accuracy against a cost, over the rows and seeds you choose (notebook 08).
+
+Pick the cost (batch-1 or batch-32 latency, parameters, size), the rows and the seeds, and a
+budget on the cost. :class:`LeaderboardExplorer` averages each row over the chosen seeds
+(mean ± sd), marks the Pareto frontier (:func:`kd_teach.engine.frontier.pareto_front`) and
+names the most accurate row within the budget, the question a deployment asks. State lives in
+plain attributes (``points``, ``front``, ``best``) so tests drive it through the Python API.
+"""
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as widgets
+from IPython.display import display
+from matplotlib.figure import Figure
+
+from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
+
+
+class LeaderboardExplorer:
+    """Controls for cost, rows, seeds and budget over a results table; a table and a scatter plot.
+
+    Args:
+        rows: results rows (``results.json``'s ``rows``), one per (name, seed).
+        cost: the initial cost, a key of :data:`kd_teach.engine.frontier.COSTS`.
+        budget: the initial budget on the cost (None: the largest cost in the table, everything fits).
+    Raises:
+        ValueError: if ``rows`` is empty or ``cost`` is unknown.
+    """
+
+    def __init__(self, rows: list[dict], cost: str = "latency_ms_b1", budget: float | None = None):
+        if not rows:
+            raise ValueError("rows is empty: give the rows of a results table (results.json's 'rows')")
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
+        self.rows = rows
+        names = list(dict.fromkeys(r["name"] for r in rows))
+        seeds = sorted({r["seed"] for r in rows})
+        self.cost_box = widgets.Dropdown(options=[(label, key) for key, label in COSTS.items()], value=cost,
+                                         description="cost")
+        self.rows_box = widgets.SelectMultiple(options=names, value=tuple(names), rows=min(len(names), 10),
+                                               description="rows")
+        self.seed_boxes = [widgets.Checkbox(value=True, description=f"seed {s}", indent=False) for s in seeds]
+        self.seeds_all = seeds
+        self.budget_box = widgets.FloatSlider(description="budget", readout_format=".3g",
+                                              layout=widgets.Layout(width="60%"))
+        self.text = widgets.HTML()
+        self.chart = widgets.Image(format="png")
+        self._set_budget_range(budget)
+        self.cost_box.observe(lambda change: (self._set_budget_range(None), self.update()), names="value")
+        for control in (self.rows_box, self.budget_box, *self.seed_boxes):
+            control.observe(lambda change: self.update(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.cost_box, self.rows_box]), widgets.HBox(self.seed_boxes),
+                                    self.budget_box, self.text, self.chart])
+        self.update()
+
+    @property
+    def cost(self) -> str:
+        return self.cost_box.value
+
+    @property
+    def seeds(self) -> list[int]:
+        return [s for s, box in zip(self.seeds_all, self.seed_boxes) if box.value]
+
+    def _set_budget_range(self, budget: float | None) -> None:
+        """Let the budget slider span the chosen cost's range; start at ``budget`` (or the top)."""
+        values = [r[self.cost] for r in self.rows]
+        top = max(values) * 1.05
+        self.budget_box.max = top
+        self.budget_box.min = 0.0
+        self.budget_box.step = top / 200
+        self.budget_box.value = top if budget is None else budget
+
+    def update(self) -> None:
+        """Average the chosen rows over the chosen seeds; find the frontier and the best row in budget."""
+        chosen = [r for r in self.rows if r["name"] in self.rows_box.value]
+        self.points = mean_points(chosen, self.cost, self.seeds)
+        self.front = pareto_front(self.points) if self.points else []
+        self.best = best_under_budget(self.points, self.budget_box.value) if self.budget_box.value > 0 else None
+        self.text.value = self._table()
+        png = io.BytesIO()
+        self.figure().savefig(png, format="png", dpi=80)
+        self.chart.value = png.getvalue()
+
+    def _table(self) -> str:
+        if not self.points:
+            return "<i>no row has a run for the chosen seeds</i>"
+        fmt = "{:,.0f}" if self.cost == "params" else "{:.2f}"
+        lines = ["<table><tr><th>row</th><th>seeds</th><th>dev acc (mean ± sd)</th>"
+                 f"<th>{html.escape(COSTS[self.cost])}</th><th>frontier</th></tr>"]
+        for p in sorted(self.points, key=lambda p: -p["accuracy"]):
+            mark = "★" if p["name"] in self.front else ""
+            bold = ("<b>", "</b>") if self.best and p["name"] == self.best["name"] else ("", "")
+            lines.append(f"<tr><td>{bold[0]}{html.escape(p['name'])}{bold[1]}</td><td>{p['n']}</td>"
+                         f"<td>{p['accuracy']:.4f} ± {p['sd']:.4f}</td><td>{fmt.format(p['cost'])}</td>"
+                         f"<td>{mark}</td></tr>")
+        lines.append("</table>")
+        budget = fmt.format(self.budget_box.value)
+        lines.append(f"Best within a budget of {budget}: <b>{html.escape(self.best['name'])}</b>"
+                     if self.best else f"No chosen row fits a budget of {budget}.")
+        return "\n".join(lines)
+
+    def figure(self) -> Figure:
+        """Accuracy (mean ± sd) against the cost; the frontier joined by a line; the budget as a dashed line."""
+        fig = Figure(figsize=(7.5, 3.6), layout="constrained")
+        ax = fig.subplots()
+        for p in self.points:
+            on = p["name"] in self.front
+            ax.errorbar(p["cost"], p["accuracy"], yerr=p["sd"], fmt="o", color="tab:blue" if on else "tab:gray")
+            ax.annotate(p["name"], (p["cost"], p["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        front = sorted((p for p in self.points if p["name"] in self.front), key=lambda p: p["cost"])
+        if front:
+            ax.step([p["cost"] for p in front], [p["accuracy"] for p in front], where="post", color="tab:blue",
+                    alpha=0.5, label="frontier")
+        ax.axvline(self.budget_box.value, color="tab:red", linestyle="--", label="budget")
+        ax.set_xlabel(COSTS[self.cost])
+        ax.set_ylabel("SST-2 dev accuracy")
+        ax.legend(loc="lower right", fontsize=8)
+        return fig
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
