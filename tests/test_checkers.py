@@ -1,6 +1,8 @@
 """What every exercise checker promises, one parametrised test per promise over all of them.
 
-The package's own function passes with one line of success; a placeholder's NotImplementedError
+The package's own function passes with one line of success (where the package runs the exercise's rule
+inside a larger function, the checker module's reference, which tests/test_checks_*.py hold to the
+package); a placeholder's NotImplementedError
 comes through unchanged (the exercise notebooks rely on it); a wrong function fails with
 CheckFailed and the thread count is left as it was. Each checker's list of named mistakes is
 tested in its own file (tests/test_checks*.py).
@@ -11,13 +13,15 @@ import pytest
 import torch
 
 import kd_teach.course.checks as checks
+from kd_teach.course.checks import augmentation, bugs, bugs_tinybert, leaderboard
 from kd_teach.course.checks.students import Size, bert_parameters
 from kd_teach.distilbert.losses import L_ce, L_cos, L_mlm
 from kd_teach.distilbert.masking import MaskingConfig, mask_tokens
 from kd_teach.distilbert.student import BERT_TO_DISTILBERT_LAYER
 from kd_teach.hinton.losses import distillation_loss, kd_loss
 from kd_teach.temperature import entropy, soft_targets, softmax_with_temperature
-from kd_teach.tinybert.losses import L_attn, L_embd, L_hidn, L_pred
+from kd_teach.tinybert.augment import WordCandidates, sample_augmentations
+from kd_teach.tinybert.losses import L_attn, L_embd, L_hidn, L_pred, intermediate_loss
 from kd_teach.tinybert.mapping import layer_mapping
 
 
@@ -39,6 +43,35 @@ def student_weight_name(bert_name, layers):
     if int(i) not in layers:
         return None
     return f"distilbert.transformer.layer.{layers.index(int(i))}.{BERT_TO_DISTILBERT_LAYER['.'.join(module)]}.{param}"
+
+
+def general_distillation_loss(student, teacher, g, W, attention_mask):
+    """The package's Eq. 11, the loss of general distillation's every step."""
+    return intermediate_loss(student, teacher, g, W, attention_mask)[0]
+
+
+def task_distillation_loss(step, student, teacher, g, W, batch, t=1.0):
+    """The package's two steps: intermediate_loss, then L_pred."""
+    if step not in (1, 2):
+        raise ValueError(f"step must be 1 or 2, got {step}")
+    if step == 1:
+        return intermediate_loss(student, teacher, g, W, batch["attention_mask"])[0]
+    return L_pred(student.logits, teacher.logits, t)
+
+
+def replace_words(words, candidates, p, rng):
+    """One draw of the package's sample_augmentations (Algorithm 1), as a list of words."""
+    spans, start = [], 0
+    for w in words:
+        spans.append((start, start + len(w)))
+        start += len(w) + 1
+    wc = WordCandidates(" ".join(words), list(words), spans, {i: c for i, (_, c) in candidates.items()},
+                        {i: s for i, (s, _) in candidates.items()})
+    drawn = sample_augmentations(wc, 1, p, rng)            # [] when nothing changed (the original is dropped)
+    new = list(words)
+    for i, _, word, _ in (drawn[0].changes if drawn else []):
+        new[i] = word
+    return new
 
 
 def half(fn):
@@ -63,6 +96,27 @@ CHECKERS = [  # (checker, the package's function, a wrong function, the name its
     (checks.check_L_attn, L_attn, half(L_attn), "L_attn"),
     (checks.check_L_pred, L_pred, half(L_pred), "L_pred"),
     (checks.check_layer_mapping, lambda M, N: layer_mapping(M, N), lambda M, N: list(range(M + 1)), "layer_mapping"),
+    (checks.check_general_distillation_loss, general_distillation_loss, half(general_distillation_loss),
+     "general_distillation_loss"),
+    (checks.check_task_distillation_loss, task_distillation_loss, half(task_distillation_loss),
+     "task_distillation_loss"),
+    (checks.check_word_candidates, augmentation.word_candidates,
+     lambda words, tokenize, mlm, glove, K: {i: ("glove", glove(w, K)) for i, w in enumerate(words) if w.isalpha()},
+     "word_candidates"),
+    (checks.check_replace_words, replace_words, lambda words, candidates, p, rng: list(words), "replace_words"),
+    (checks.check_pick_within_budget, leaderboard.pick_within_budget,
+     lambda rows, budget_ms: max(rows, key=lambda r: r["accuracy"])["name"], "pick_within_budget"),
+    (checks.check_resolved, leaderboard.resolved, lambda a, b: sum(a) > sum(b), "resolved"),
+    (checks.check_make_teacher, bugs.make_teacher,
+     lambda body, width, classes, X, y: torch.nn.Sequential(body, torch.nn.Linear(width, classes)).eval(),
+     "make_teacher"),
+    (checks.check_kd_step, bugs.kd_step,
+     lambda d, opt, x, y, T=4.0, alpha=0.5, beta=0.5: bugs.kd_step(d, opt, x, y, 1.0, alpha, beta), "kd_step"),
+    (checks.check_transfer_loss, bugs.transfer_loss,
+     lambda zs, zt, y, labelled, T=4.0, alpha=0.5, beta=0.5: kd_loss(zs, zt, y, alpha, beta, T), "transfer_loss"),
+    (checks.check_hidden_states_loss, bugs_tinybert.hidden_states_loss, half(bugs_tinybert.hidden_states_loss),
+     "hidden_states_loss"),
+    (checks.check_attention_loss, L_attn, lambda A_S, A_T, am: ((A_S - A_T) ** 2).mean(), "attention_loss"),
 ]
 IDS = [f"{c.__name__}-{ref.__name__}" if ref.__name__ != "<lambda>" else c.__name__ for c, ref, _, _ in CHECKERS]
 

@@ -17,9 +17,11 @@ def test_exercises_are_up_to_date_with_the_solutions():
     assert not stale, f"out of date with solutions/: {stale}; run `kd-teach exercises build`"
 
 
-def test_there_is_an_exercise_notebook_per_chapter():
+def test_there_is_an_exercise_notebook_per_chapter_and_the_find_the_bug_set():
     assert [p.stem for p in EXERCISES] == ["01_dark_knowledge", "02_hinton_kd", "03_teacher_student",
-                                            "04_distilbert", "05_transformer_distillation"]
+                                            "04_distilbert", "05_transformer_distillation",
+                                            "06_general_distillation", "07_task_distillation", "08_full_runs",
+                                            "90_find_the_bug"]
 
 
 def test_a_block_becomes_one_placeholder_at_its_indentation_and_nothing_else_changes():
