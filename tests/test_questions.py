@@ -4,8 +4,8 @@ from importlib.resources import files
 import pytest
 import yaml
 
-from kd_teach.course.bank import (KINDS, SYLLABUS, TYPES, check_compute, coverage, load_bank, pick, validate_chapter,
-                                  validate_question)
+from kd_teach.course.bank import (KINDS, NOTEBOOKS, PART_FILE, SYLLABUS, TYPES, check_compute, coverage, load_bank,
+                                  pick, validate_part, validate_question)
 
 BANK = load_bank()
 NUMERIC = [q for q in BANK if q.compute]
@@ -16,15 +16,16 @@ def test_syllabus_has_the_fifteen_items_in_order():
     assert list(SYLLABUS)[:3] == ["why-distil", "dark-knowledge", "temperature"] and list(SYLLABUS)[-1] == "practice"
 
 
-def test_the_packaged_files_are_chapters_with_valid_questions():
+def test_the_packaged_files_are_parts_with_valid_questions():
     folder = files("kd_teach.course").joinpath("questions")
-    paths = sorted(p for p in folder.iterdir() if p.name.endswith(".yaml"))
-    assert len(paths) == 5
+    paths = sorted(p for p in folder.iterdir() if PART_FILE.fullmatch(p.name))
+    assert len(paths) == 7
+    assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml") and p not in paths) == ["interview.yaml"]
     total = 0
     for path in paths:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        total += len(validate_chapter(data, f"kd_teach/course/questions/{path.name}"))
-    assert total == len(BANK) >= 60
+        total += len(validate_part(data, f"kd_teach/course/questions/{path.name}"))
+    assert total == len(BANK) >= 170
 
 
 def test_ids_are_unique_and_every_field_is_in_its_vocabulary():
@@ -47,6 +48,13 @@ def test_every_syllabus_item_has_three_questions_asked_two_ways():
     assert sum(row["count"] for row in table.values()) == len(BANK)
 
 
+def test_the_two_stages_and_augmentation_are_asked_ten_times_each():
+    table = coverage()
+    thin = {slug: table[slug]["count"] for slug in ("general-distillation", "task-distillation", "data-augmentation")
+            if table[slug]["count"] < 10}
+    assert not thin, f"fewer than 10 questions on {thin}"
+
+
 def test_the_bank_mixes_all_types_and_kinds():
     assert {q.type for q in BANK} == set(TYPES)
     assert {q.kind for q in BANK} == set(KINDS)
@@ -64,17 +72,33 @@ def test_numeric_questions_all_have_a_compute_expression():
     assert len(NUMERIC) == sum(q.type == "numeric" for q in BANK) >= 10
 
 
-def test_filters_by_topic_and_chapter():
+def test_filters_by_topic_and_by_the_notebook_that_teaches():
     temperature = load_bank(topic="temperature")
     assert temperature and all(q.topic == "temperature" for q in temperature)
     hinton = load_bank(chapter="02_hinton_kd")
-    assert hinton and all(q.chapter == "02_hinton_kd" for q in hinton)
-    assert load_bank(chapter="hinton-kd") == hinton
+    assert hinton and all(q.taught_in == "02_hinton_kd" for q in hinton)
+    assert load_bank(chapter="hinton-kd") == load_bank(chapter="02") == hinton
     assert load_bank(chapter="02_hinton_kd", topic="temperature") == [q for q in hinton if q.topic == "temperature"]
+    upto = load_bank(upto="03_teacher_student")
+    assert {q.taught_in for q in upto} == {"01_dark_knowledge", "02_hinton_kd", "03_teacher_student"}
+    assert len(upto) == sum(len(load_bank(chapter=nb)) for nb in list(NOTEBOOKS)[:3])
+    assert load_bank(upto="99_interview_prep") == BANK
     with pytest.raises(ValueError, match=r"unknown topic 'temprature'; choose one of: why-distil, .*practice"):
         load_bank(topic="temprature")
-    with pytest.raises(ValueError, match=r"unknown chapter 'nine'; choose one of: 01_dark_knowledge"):
+    with pytest.raises(ValueError, match=r"unknown chapter 'nine'; choose a notebook: 01_dark_knowledge"):
         load_bank(chapter="nine")
+    with pytest.raises(ValueError, match=r"unknown chapter '03_distilbert'"):  # a bank file, not a notebook
+        load_bank(upto="03_distilbert")
+
+
+def test_pick_spread_lets_every_topic_take_a_turn():
+    pool = load_bank(chapter="01_dark_knowledge")
+    topics = list(dict.fromkeys(q.topic for q in pool))
+    assert len(topics) >= 3
+    first_round = pick(pool, n=len(topics), shuffle=False, spread=True)
+    assert [q.topic for q in first_round] == topics and first_round[0] == pool[0]
+    assert sorted(q.id for q in pick(pool, shuffle=False, spread=True)) == sorted(q.id for q in pool)
+    assert [q.topic for q in pick(pool, n=len(topics), shuffle=False)] != topics  # without spread: the bank's order
 
 
 def test_pick_samples_reproducibly():
@@ -86,7 +110,7 @@ def test_pick_samples_reproducibly():
 
 
 GOOD = {"id": "t-01", "topic": "temperature", "kind": "definition", "type": "single", "difficulty": "easy",
-        "text": "What does T = 1 give?", "options": ["the usual softmax", "a uniform distribution", "argmax"],
+        "taught_in": "01_dark_knowledge", "text": "What does T = 1 give?", "options": ["the usual softmax", "a uniform distribution", "argmax"],
         "answer": 0, "explanation": "Dividing by 1 changes nothing."}
 
 
@@ -101,6 +125,7 @@ MALFORMED = [
     ({"kind": "trivia"}, "kind", "expected one of definition, why"),
     ({"type": "essay"}, "type", "expected one of single, multiple, numeric, open, got 'essay'"),
     ({"difficulty": "brutal"}, "difficulty", "expected one of easy, medium, hard"),
+    ({"taught_in": "03_distilbert"}, "taught_in", "the notebook that teaches it, one of 01_dark_knowledge"),
     ({"options": "a, b, c"}, "options", "2 to 10 distinct non-empty strings, got 'a, b, c'"),
     ({"options": ["same", "same"]}, "options", "distinct"),
     ({"answer": 3}, "answer", "expected an option index 0..2, got 3"),
@@ -143,15 +168,18 @@ def test_missing_options_and_tolerance_say_they_are_required():
         validate_question(opened)
 
 
-def test_duplicate_ids_and_a_wrong_chapter_header_are_named():
+def test_duplicate_ids_and_a_wrong_part_header_are_named():
     again = {**GOOD, "text": "Again: what does T = 1 give?"}
-    data = {"chapter": "99_test", "title": "Test", "questions": [GOOD, again]}
+    data = {"part": "99_test", "title": "Test", "questions": [GOOD, again]}
     with pytest.raises(ValueError, match=r"99_test.yaml: question 't-01': field 'id': duplicate id"):
-        validate_chapter(data, "kd_teach/course/questions/99_test.yaml")
-    with pytest.raises(ValueError, match=r"'chapter' must be the file's stem '98_other', got '99_test'"):
-        validate_chapter(data, "kd_teach/course/questions/98_other.yaml")
-    with pytest.raises(ValueError, match=r"expected the top-level keys chapter, title, questions, got \['questions'\]"):
-        validate_chapter({"questions": []}, "x.yaml")
+        validate_part(data, "kd_teach/course/questions/99_test.yaml")
+    with pytest.raises(ValueError, match=r"'part' must be the file's stem '98_other', got '99_test'"):
+        validate_part(data, "kd_teach/course/questions/98_other.yaml")
+    with pytest.raises(ValueError, match=r"expected the top-level keys part, title, questions, got \['questions'\]"):
+        validate_part({"questions": []}, "x.yaml")
+    missing = {k: v for k, v in GOOD.items() if k != "taught_in"}
+    with pytest.raises(ValueError, match=r"field 'taught_in': expected a value \(required for single questions\)"):
+        validate_question(missing)
 
 
 def test_check_compute_reports_a_broken_expression():

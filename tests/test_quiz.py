@@ -10,8 +10,9 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 
-from kd_teach.course.bank import SYLLABUS, load_bank, pick, to_jupyterquiz, to_markdown
-from kd_teach.course.quiz import Quiz, parse_choices, parse_number, run_terminal, show
+from kd_teach.course.bank import SYLLABUS, load_bank, pick
+from kd_teach.course.interview import export_markdown, load_sheet, to_jupyterquiz, to_markdown
+from kd_teach.course.quiz import Quiz, parse_choices, parse_number, run_terminal, show, title
 
 BANK = load_bank()
 BY_ID = {q.id: q for q in BANK}
@@ -124,12 +125,45 @@ def test_widget_is_core_ipywidgets_with_css_classes_and_no_script():
 
 def test_show_filters_by_topic_chapter_and_n():
     assert {i.question.topic for i in show(topic="temperature").items} == {"temperature"}
-    assert {i.question.chapter for i in show(chapter="04_tinybert").items} == {"04_tinybert"}
+    assert {i.question.taught_in for i in show(chapter="06_general_distillation").items} == {"06_general_distillation"}
+    early = {i.question.taught_in for i in show(upto="02_hinton_kd").items}
+    assert early == {"01_dark_knowledge", "02_hinton_kd"}
     assert len(show(n=4).items) == 4
     in_order = show(topic="kd-loss", shuffle=False)
     assert [i.question for i in in_order.items] == load_bank(topic="kd-loss")
     with pytest.raises(ValueError, match="unknown topic 'nope'; choose one of: why-distil"):
         show(topic="nope")
+    with pytest.raises(ValueError, match="unknown chapter '04_tinybert'; choose a notebook: 01_dark_knowledge"):
+        show(chapter="04_tinybert")
+
+
+def test_a_short_chapter_quiz_spans_the_chapters_topics():
+    pool = load_bank(chapter="01_dark_knowledge")
+    topics = list(dict.fromkeys(q.topic for q in pool))
+    quiz = show(chapter="01_dark_knowledge", n=len(topics), shuffle=False)
+    assert [i.question.topic for i in quiz.items] == topics and quiz.items[0].question == pool[0]
+    shuffled = show(chapter="05_transformer_distillation", n=5, seed=5)
+    assert len({i.question.topic for i in shuffled.items}) == 5  # five topics taught there: one question each
+
+
+def test_quiz_titles_are_in_words():
+    assert title(chapter="04_distilbert") == "Check yourself: DistilBERT"
+    assert title(chapter="06", topic="general-distillation") == ("Check yourself: TinyBERT's general distillation · "
+                                                                 "General distillation")
+    assert title(upto="03_teacher_student") == "Review: up to Teacher and student"
+    assert title(topic="kd-loss") == "Quiz: Soft targets and the KD loss" and title() == "Quiz"
+    intro = show(chapter="04_distilbert", n=2, seed=0).widget.children[0].value
+    assert "<h3>Check yourself: DistilBERT</h3>" in intro and "04_distilbert" not in intro
+
+
+def test_the_style_puts_the_input_first_colours_feedback_and_keeps_locked_answers_readable():
+    style = show(n=1, seed=0).widget.children[0].value
+    options = style[style.index(".kd-quiz .widget-radio-box input"):]
+    options = options[:options.index("}")]
+    assert "order: -1" in options and "float: none" in options and "align-self: flex-start" in options
+    assert "display: flex" in style and "align-items: flex-start" in style
+    assert ".kd-quiz .kd-quiz-right { color: #1b5e20" in style and ".kd-quiz .kd-quiz-wrong { color: #b71c1c" in style
+    assert "opacity: 1 !important" in style and "label:has(input:checked)" in style
 
 
 def test_shuffle_with_a_seed_is_deterministic():
@@ -205,14 +239,30 @@ def test_cli_quiz_with_piped_answers_prints_the_score():
 
 
 def test_cli_export_markdown_holds_every_selected_question(tmp_path):
-    done = quiz_cli("--export", "md", "--topic", "layer-mapping", cwd=tmp_path)
+    done = quiz_cli("--export", "md", "--topic", "layer-mapping", "--output", "cards.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    text = (tmp_path / "kd-teach-flashcards.md").read_text(encoding="utf-8")
-    selected = load_bank(topic="layer-mapping")
-    assert text == to_markdown(selected) and text.count("\n## ") == len(selected)
+    text = (tmp_path / "cards.md").read_text(encoding="utf-8")
+    selected, sheet = load_bank(topic="layer-mapping"), load_sheet(topic="layer-mapping")
+    assert sheet and text == export_markdown(sheet, selected)
+    cards = text[text.index("# kd-teach flashcards"):]
+    assert cards == to_markdown(selected) and cards.count("\n## ") == len(selected)
     for q in selected:
-        assert f"## {q.id} · layer-mapping" in text and q.answer_text() in text and q.explanation in text
-    assert f"wrote {len(selected)} questions" in done.stdout
+        assert f"## {q.id} · layer-mapping" in cards and q.answer_text() in cards and q.explanation in cards
+        assert f"taught in `{q.taught_in}`" in cards
+    for entry in sheet:
+        assert f"**{entry.question}**" in text and entry.answer in text
+    assert f"the interview sheet ({len(sheet)} entries) and {len(selected)} questions" in done.stdout
+
+
+def test_cli_export_markdown_goes_to_stdout_by_default():
+    done = quiz_cli("--export", "md")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == export_markdown(load_sheet(), load_bank())
+    assert done.stdout.startswith("# Interview sheet") and "\n# kd-teach flashcards" in done.stdout
+    assert f"the interview sheet ({len(load_sheet())} entries) and {len(load_bank())} questions" in done.stderr
+    chapter = quiz_cli("--export", "md", "--chapter", "07_task_distillation")
+    assert chapter.stdout == export_markdown(load_sheet(chapter="07_task_distillation"),
+                                             load_bank(chapter="07_task_distillation"))
 
 
 def test_cli_export_jupyterquiz_is_the_jupyterquiz_format(tmp_path):

@@ -1,13 +1,17 @@
 """The course's question bank: packaged YAML files, validated, filtered and exported.
 
-Each file ``kd_teach/course/questions/NN_name.yaml`` holds one chapter::
+The bank is cut into parts, one file ``kd_teach/course/questions/NN_name.yaml`` each::
 
-    chapter: 01_dark_knowledge          # the file's stem
+    part: 01_dark_knowledge             # the file's stem
     title: Dark knowledge and temperature
     questions:
-      - {id, topic, kind, type, difficulty, text, answer, explanation,
+      - {id, topic, kind, type, difficulty, taught_in, text, answer, explanation,
          options (single/multiple), tolerance and optional compute (numeric)}
 
+``taught_in`` names the notebook (``notebooks/<taught_in>.py``, one of :data:`NOTEBOOKS`)
+whose text and code let a learner answer the question; ``99_interview_prep`` marks what only
+the interview sheet teaches. A chapter's quiz draws from its own notebook, or from it and
+the earlier ones (:func:`load_bank`'s ``chapter`` and ``upto``), never from a later one.
 ``answer`` is an option index (single), a sorted list of indices (multiple), a number
 (numeric, right within ``tolerance``) or a model answer in words (open). ``compute`` is a
 Python expression, evaluated by :func:`check_compute` with the package's own functions,
@@ -16,7 +20,6 @@ lazily, by :func:`check_compute` alone: taking or exporting a quiz never needs i
 """
 from __future__ import annotations
 
-import html
 import math
 import random
 import re
@@ -51,32 +54,47 @@ KINDS = ("definition", "why", "calculation", "design", "diagnosis")
 #: Answer types: one option, several options, a number, free text (self-marked).
 TYPES = ("single", "multiple", "numeric", "open")
 DIFFICULTIES = ("easy", "medium", "hard")
+#: The course's notebooks in teaching order: stem -> the title a learner reads ("Check yourself: ...").
+NOTEBOOKS = MappingProxyType({
+    "01_dark_knowledge": "Dark knowledge and temperature",
+    "02_hinton_kd": "Hinton's knowledge distillation",
+    "03_teacher_student": "Teacher and student",
+    "04_distilbert": "DistilBERT",
+    "05_transformer_distillation": "TinyBERT's transformer distillation",
+    "06_general_distillation": "TinyBERT's general distillation",
+    "07_task_distillation": "Task distillation and data augmentation",
+    "08_full_runs": "Full runs",
+    "99_interview_prep": "Interview prep",
+})
 
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-_COMMON = ("id", "topic", "kind", "type", "difficulty", "text", "answer", "explanation")
+_COMMON = ("id", "topic", "kind", "type", "difficulty", "taught_in", "text", "answer", "explanation")
 _EXTRA = {"single": ("options",), "multiple": ("options",), "numeric": ("tolerance", "compute"), "open": ()}
-_TYPE_NAMES = {"single": "one answer", "multiple": "select all that apply", "numeric": "a number",
-               "open": "answer in words"}
+#: How each type is answered, in words.
+TYPE_NAMES = {"single": "one answer", "multiple": "select all that apply", "numeric": "a number",
+              "open": "answer in words"}
 _REQUIRED_EXTRA = {"single": ("options",), "multiple": ("options",), "numeric": ("tolerance",), "open": ()}
 
 
 @dataclass(frozen=True)
 class Question:
     """One validated question. ``answer`` is an int (single), a tuple of ints (multiple),
-    a float (numeric) or a str (open); ``options`` is empty unless the type is single/multiple."""
+    a float (numeric) or a str (open); ``options`` is empty unless the type is single/multiple;
+    ``taught_in`` is the notebook that teaches it; ``part`` the bank file it comes from."""
 
     id: str
     topic: str
     kind: str
     type: str
     difficulty: str
+    taught_in: str
     text: str
     answer: int | tuple[int, ...] | float | str
     explanation: str
     options: tuple[str, ...] = ()
     tolerance: float | None = None
     compute: str | None = None
-    chapter: str = ""
+    part: str = ""
 
     @property
     def item(self) -> int:
@@ -171,6 +189,8 @@ def validate_question(raw: dict, source: str = "<question>") -> Question:
         fail("kind", f"one of {', '.join(KINDS)}")
     if raw["difficulty"] not in DIFFICULTIES:
         fail("difficulty", f"one of {', '.join(DIFFICULTIES)}")
+    if raw["taught_in"] not in NOTEBOOKS:
+        fail("taught_in", f"the notebook that teaches it, one of {', '.join(NOTEBOOKS)}")
     for field in ("text", "explanation"):
         if not isinstance(raw[field], str) or not raw[field].strip():
             fail(field, "a non-empty string")
@@ -203,26 +223,27 @@ def validate_question(raw: dict, source: str = "<question>") -> Question:
     elif not isinstance(answer, str) or not answer.strip():
         fail("answer", "a model answer in words (a non-empty string)")
     return Question(id=qid, topic=raw["topic"], kind=raw["kind"], type=qtype, difficulty=raw["difficulty"],
-                    text=raw["text"].strip(), answer=answer, explanation=raw["explanation"].strip(),
-                    options=options, tolerance=tolerance, compute=raw.get("compute"))
+                    taught_in=raw["taught_in"], text=raw["text"].strip(), answer=answer,
+                    explanation=raw["explanation"].strip(), options=options, tolerance=tolerance,
+                    compute=raw.get("compute"))
 
 
-def validate_chapter(data: dict, source: str) -> list[Question]:
-    """Check one chapter file's content (keys chapter, title, questions) and return its questions.
+def validate_part(data: dict, source: str) -> list[Question]:
+    """Check one bank file's content (keys part, title, questions) and return its questions.
 
     Raises:
-        ValueError: if the top-level keys are wrong, ``chapter`` differs from the file's stem,
+        ValueError: if the top-level keys are wrong, ``part`` differs from the file's stem,
             a question is malformed (see :func:`validate_question`) or an id repeats.
     """
-    if not isinstance(data, dict) or set(data) != {"chapter", "title", "questions"}:
+    if not isinstance(data, dict) or set(data) != {"part", "title", "questions"}:
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"{source}: expected the top-level keys chapter, title, questions, got {got}")
+        raise ValueError(f"{source}: expected the top-level keys part, title, questions, got {got}")
     stem = source.rsplit("/", 1)[-1].removesuffix(".yaml")
-    if data["chapter"] != stem:
-        raise ValueError(f"{source}: 'chapter' must be the file's stem {stem!r}, got {data['chapter']!r}")
+    if data["part"] != stem:
+        raise ValueError(f"{source}: 'part' must be the file's stem {stem!r}, got {data['part']!r}")
     if not isinstance(data["questions"], list) or not data["questions"]:
         raise ValueError(f"{source}: 'questions' must be a non-empty list, got {data['questions']!r}")
-    questions = [replace(validate_question(raw, source), chapter=stem) for raw in data["questions"]]
+    questions = [replace(validate_question(raw, source), part=stem) for raw in data["questions"]]
     _check_unique(questions, source)
     return questions
 
@@ -232,63 +253,74 @@ def _check_unique(questions: list[Question], source: str) -> None:
     for q in questions:
         if q.id in seen:
             raise ValueError(f"{source}: question {q.id!r}: field 'id': duplicate id, already used in "
-                             f"chapter {seen[q.id]!r}; expected ids unique across the bank")
-        seen[q.id] = q.chapter
+                             f"part {seen[q.id]!r}; expected ids unique across the bank")
+        seen[q.id] = q.part
+
+
+#: A bank file's name: two digits, a name, .yaml (other YAML files in the folder, such as the
+#: interview sheet, are not questions).
+PART_FILE = re.compile(r"\d\d_[a-z0-9_]+\.yaml")
 
 
 @lru_cache(maxsize=1)
 def _bank() -> tuple[tuple[Question, ...], tuple[tuple[str, str], ...]]:
     folder = files("kd_teach.course").joinpath("questions")
-    paths = sorted((p for p in folder.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
-    questions, chapters = [], []
+    paths = sorted((p for p in folder.iterdir() if PART_FILE.fullmatch(p.name)), key=lambda p: p.name)
+    questions, parts = [], []
     for path in paths:
         source = f"kd_teach/course/questions/{path.name}"
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise ValueError(f"{source}: not valid YAML: {err}") from None
-        questions += validate_chapter(data, source)
-        chapters.append((data["chapter"], data["title"]))
+        questions += validate_part(data, source)
+        parts.append((data["part"], data["title"]))
     _check_unique(questions, "kd_teach/course/questions")
-    return tuple(questions), tuple(chapters)
+    return tuple(questions), tuple(parts)
 
 
-def chapters() -> dict[str, str]:
-    """The bank's chapters in order: file stem (e.g. '01_dark_knowledge') -> title."""
+def parts() -> dict[str, str]:
+    """The bank's files in order: stem (e.g. '01_dark_knowledge') -> title."""
     return dict(_bank()[1])
 
 
-def resolve_chapter(name: str) -> str:
-    """The chapter stem for ``name``: the stem itself, or it without its number ('dark_knowledge', 'dark-knowledge').
+def resolve_notebook(name: str) -> str:
+    """The notebook stem for ``name``: the stem, its number ('04') or its name ('distilbert', 'hinton-kd').
 
     Raises:
-        ValueError: naming ``name`` and listing the chapters, if none matches.
+        ValueError: naming ``name`` and listing the notebooks, if none matches.
     """
-    wanted = name.strip().lower().replace("-", "_")
-    for stem in chapters():
-        if wanted in (stem, stem.split("_", 1)[-1]):
+    wanted = str(name).strip().lower().replace("-", "_")
+    for stem in NOTEBOOKS:
+        if wanted in (stem, *stem.split("_", 1)):
             return stem
-    raise ValueError(f"unknown chapter {name!r}; choose one of: {', '.join(chapters())}")
+    raise ValueError(f"unknown chapter {name!r}; choose a notebook: {', '.join(NOTEBOOKS)}")
 
 
-def load_bank(chapter: str | None = None, topic: str | None = None) -> list[Question]:
-    """All questions of the packaged bank, in file order, optionally of one chapter and/or one topic.
+def load_bank(chapter: str | None = None, topic: str | None = None, upto: str | None = None) -> list[Question]:
+    """All questions of the packaged bank, in file order; optionally only those taught in the
+    notebook ``chapter``, or in ``upto`` and the notebooks before it, and/or of one topic.
 
     Raises:
-        ValueError: if a file is malformed (see :func:`validate_chapter`), or ``topic`` is not a
-            syllabus slug, or ``chapter`` names no chapter; the message lists the valid values.
+        ValueError: if a file is malformed (see :func:`validate_part`), ``topic`` is not a
+            syllabus slug, or ``chapter``/``upto`` names no notebook; the message lists the valid values.
     """
     if topic is not None and topic not in SYLLABUS:
         raise ValueError(f"unknown topic {topic!r}; choose one of: {', '.join(SYLLABUS)}")
-    stem = resolve_chapter(chapter) if chapter is not None else None
-    return [q for q in _bank()[0] if (stem is None or q.chapter == stem) and (topic is None or q.topic == topic)]
+    order = list(NOTEBOOKS)
+    only = resolve_notebook(chapter) if chapter is not None else None
+    last = order.index(resolve_notebook(upto)) if upto is not None else len(order)
+    return [q for q in _bank()[0] if (only is None or q.taught_in == only) and order.index(q.taught_in) <= last
+            and (topic is None or q.topic == topic)]
 
 
-def pick(questions: list[Question], n: int | None = None, shuffle: bool = True,
-         seed: int | None = None) -> list[Question]:
+def pick(questions: list[Question], n: int | None = None, shuffle: bool = True, seed: int | None = None,
+         spread: bool = False) -> list[Question]:
     """Up to ``n`` of ``questions``: shuffled (reproducibly when ``seed`` is given) or in order.
 
-    With ``shuffle=False`` and ``n`` set, the first ``n`` are taken.
+    With ``shuffle=False`` and ``n`` set, the first ``n`` are taken. With ``spread=True`` the
+    topics take turns (the first question of each topic, then the second of each, ...), so a
+    short quiz covers every topic of its pool before it repeats one.
     Raises:
         ValueError: if ``n`` is not an int >= 1.
     """
@@ -297,6 +329,13 @@ def pick(questions: list[Question], n: int | None = None, shuffle: bool = True,
     chosen = list(questions)
     if shuffle:
         random.Random(seed).shuffle(chosen)
+    if spread:
+        seen: dict[str, int] = {}
+        rounds = []                                        # rounds[i]: how many of its topic came before chosen[i]
+        for q in chosen:
+            rounds.append(seen.get(q.topic, 0))
+            seen[q.topic] = rounds[-1] + 1
+        chosen = [q for _, q in sorted(zip(rounds, chosen), key=lambda pair: pair[0])]  # stable within a round
     return chosen[:n] if n is not None else chosen
 
 
@@ -334,61 +373,14 @@ def check_compute(q: Question) -> float:
     return float(value)
 
 
+def taught_counts(questions: list[Question] | None = None) -> dict[str, int]:
+    """Per notebook, in teaching order: how many questions it teaches."""
+    questions = load_bank() if questions is None else questions
+    return {stem: sum(q.taught_in == stem for q in questions) for stem in NOTEBOOKS}
+
+
 def coverage(questions: list[Question] | None = None) -> dict[str, dict]:
     """Per syllabus slug, in order: {"count": questions on it, "kinds": sorted kinds used}."""
     questions = load_bank() if questions is None else questions
     return {slug: {"count": sum(q.topic == slug for q in questions),
                    "kinds": sorted({q.kind for q in questions if q.topic == slug})} for slug in SYLLABUS}
-
-
-def to_markdown(questions: list[Question], title: str = "kd-teach flashcards") -> str:
-    """Flashcards as plain Markdown: one ``## id · topic`` card per question with its text,
-    lettered options, then the answer and the explanation. Text is written as is (no escaping)."""
-    lines = [f"# {title}", "", f"{len(questions)} questions. Read a card, answer it in your head, then read on.", ""]
-    for q in questions:
-        number, name = SYLLABUS[q.topic]
-        lines += [f"## {q.id} · {q.topic}", "",
-                  f"*Item {number}, {name} · {q.kind} · {q.difficulty} · {_TYPE_NAMES[q.type]}*", "", q.text, ""]
-        if q.options:
-            lines += [f"- {letter(i)}) {option}" for i, option in enumerate(q.options)] + [""]
-        lines += [f"**Answer:** {q.answer_text()}", "", f"**Why:** {q.explanation}", "", "---", ""]
-    return "\n".join(lines)
-
-
-def to_jupyterquiz(questions: list[Question]) -> list[dict]:
-    """The questions in jupyterquiz's JSON format (a list for ``jupyterquiz.display_quiz``).
-
-    single -> "multiple_choice", multiple -> "many_choice" (one entry per option with ``correct``
-    and ``feedback``), numeric -> "numeric" with a ``value`` answer, a ``range`` [answer -
-    tolerance, answer + tolerance] answer and a ``default`` feedback giving the answer.
-    Open questions are skipped: jupyterquiz can only grade choices, numbers and exact strings,
-    not free text; they stay in the widget, the terminal quiz and the Markdown flashcards.
-    Text is HTML-escaped because jupyterquiz inserts it as HTML.
-    """
-    def esc(s: str) -> str:
-        return html.escape(s, quote=False)
-
-    out = []
-    for q in questions:
-        why = esc(q.explanation)
-        if q.type == "single":  # jupyterquiz shuffles the options, so feedback quotes the answer, not its letter
-            out.append({"question": esc(q.text), "type": "multiple_choice", "answers": [
-                {"answer": esc(option), "correct": i == q.answer,
-                 "feedback": f"Right. {why}" if i == q.answer else
-                 f"Not quite. The answer is: {esc(q.options[q.answer])}. {why}"}
-                for i, option in enumerate(q.options)]})
-        elif q.type == "multiple":
-            out.append({"question": esc(q.text), "type": "many_choice", "answers": [
-                {"answer": esc(option), "correct": i in q.answer,
-                 "feedback": f"Right: this is one of the answers. {why}" if i in q.answer else
-                 f"Not quite: this one does not belong. {why}"}
-                for i, option in enumerate(q.options)]})
-        elif q.type == "numeric":
-            a, tol = q.answer, q.tolerance
-            out.append({"question": esc(q.text), "type": "numeric", "answers": [
-                {"type": "value", "value": a, "correct": True, "feedback": f"Right. {why}"},
-                {"type": "range", "range": [round(a - tol, 12), round(a + tol, 12)], "correct": True,
-                 "feedback": f"Right (within ± {format_number(tol)}). {why}"},
-                {"type": "default", "feedback": f"Not quite. The answer is {esc(q.answer_text())}. {why}"},
-            ]})
-    return out

@@ -27,17 +27,38 @@ from typing import TextIO
 
 import ipywidgets as widgets
 
-from kd_teach.course.bank import Question, SYLLABUS, letter, load_bank, pick
+from kd_teach.course.bank import NOTEBOOKS, Question, SYLLABUS, letter, load_bank, pick, resolve_notebook
 
-# Core widgets cut long option texts (labels are one line high, checkbox labels end in "..."):
-# let them wrap inside the quiz. Plain CSS in an HTML widget: no JavaScript, nothing loaded.
+# Plain CSS in an HTML widget: no JavaScript, nothing loaded. Core widgets cut long option texts
+# (labels are one line high, checkbox labels end in "..."), so options wrap inside the quiz; and
+# ipywidgets puts a radio button *after* its text and floats it left, which leaves it beside the
+# last line of a wrapped option: each option is laid out as a row instead, the input first, at the
+# top. Feedback is green (right) or red (wrong) with a ✓ or ✗, so colour is never the only sign; a
+# locked answer stays readable and the chosen option stays marked.
 _STYLE = """<style>
-.kd-quiz .widget-radio-box label, .kd-quiz .jupyter-widget-radio-box label {
-  height: auto; line-height: 1.35; white-space: normal; margin: 3px 0; }
+.kd-quiz .widget-radio-box label, .kd-quiz .jupyter-widget-radio-box label,
+.kd-quiz .widget-checkbox label, .kd-quiz .jupyter-widget-checkbox label {
+  display: flex; align-items: flex-start; gap: 0.5em; height: auto; line-height: 1.35;
+  white-space: normal; overflow: visible; margin: 2px 0; padding: 2px 6px; border-radius: 3px; }
+.kd-quiz .widget-radio-box input, .kd-quiz .jupyter-widget-radio-box input,
+.kd-quiz .widget-checkbox input, .kd-quiz .jupyter-widget-checkbox input {
+  order: -1; float: none; flex: 0 0 auto; align-self: flex-start; height: 1.35em; margin: 0;
+  accent-color: #1565c0; opacity: 1; }
 .kd-quiz .widget-checkbox, .kd-quiz .jupyter-widget-checkbox { height: auto; }
 .kd-quiz .widget-label-basic, .kd-quiz .jupyter-widget-label-basic {
   white-space: normal; overflow: visible; line-height: 1.35; }
+.kd-quiz label:has(input:checked) {
+  background: rgba(21, 101, 192, 0.14); box-shadow: inset 3px 0 #1565c0; font-weight: 600; }
+.kd-quiz label:has(input:disabled) { opacity: 1; color: var(--jp-ui-font-color1, #222); }
+.kd-quiz label:has(input:disabled:not(:checked)) { color: var(--jp-ui-font-color2, #555); }
+.kd-quiz .kd-quiz-input input:disabled, .kd-quiz .kd-quiz-input textarea:disabled {
+  opacity: 1 !important; color: var(--jp-ui-font-color0, #111) !important;
+  -webkit-text-fill-color: currentColor; font-weight: 600; }
 .kd-quiz .kd-quiz-feedback { line-height: 1.4; }
+.kd-quiz .kd-quiz-right, .kd-quiz .kd-quiz-wrong { padding: 4px 8px; border-radius: 3px; }
+.kd-quiz .kd-quiz-right { color: #1b5e20; background: #e8f5e9; border-left: 4px solid #2e7d32; }
+.kd-quiz .kd-quiz-wrong { color: #b71c1c; background: #ffebee; border-left: 4px solid #c62828; }
+.kd-quiz .kd-quiz-right *, .kd-quiz .kd-quiz-wrong * { color: inherit; }
 </style>"""
 
 
@@ -258,17 +279,29 @@ class Quiz:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def title(chapter: str | None = None, topic: str | None = None, upto: str | None = None) -> str:
+    """A quiz's heading, in words: "Check yourself: DistilBERT", "Review: up to Teacher and student",
+    with the topic's name after a dot when one is chosen; "Quiz" for the whole bank."""
+    about = [SYLLABUS[topic][1]] if topic else []
+    if chapter is not None:
+        return f"Check yourself: {' · '.join([NOTEBOOKS[resolve_notebook(chapter)], *about])}"
+    if upto is not None:
+        return f"Review: {' · '.join([f'up to {NOTEBOOKS[resolve_notebook(upto)]}', *about])}"
+    return f"Quiz: {about[0]}" if about else "Quiz"
+
+
 def show(topic: str | None = None, n: int | None = None, shuffle: bool = True, chapter: str | None = None,
-         seed: int | None = None) -> Quiz:
-    """A widget quiz on the bank: all questions, or those of one topic and/or chapter; ``n`` of them,
-    shuffled (reproducibly with ``seed``) unless ``shuffle=False``.
+         seed: int | None = None, upto: str | None = None) -> Quiz:
+    """A widget quiz on the bank: all questions, or those taught in the notebook ``chapter`` (or in
+    ``upto`` and the notebooks before it), and/or of one topic; ``n`` of them, shuffled (reproducibly
+    with ``seed``) unless ``shuffle=False``. Topics take turns, so a short quiz spans its chapter.
 
     Raises:
         ValueError: for an unknown topic or chapter (listing the valid ones), a bad ``n``, or no question left.
     """
-    questions = pick(load_bank(chapter=chapter, topic=topic), n=n, shuffle=shuffle, seed=seed)
-    about = " · ".join(filter(None, [topic and SYLLABUS[topic][1], chapter]))
-    return Quiz(questions, title=f"Quiz: {about}" if about else "Quiz")
+    pool = load_bank(chapter=chapter, topic=topic, upto=upto)
+    questions = pick(pool, n=n, shuffle=shuffle, seed=seed, spread=True)
+    return Quiz(questions, title=title(chapter, topic, upto))
 
 
 def run_terminal(questions: list[Question], stdin: TextIO | None = None, stdout: TextIO | None = None,

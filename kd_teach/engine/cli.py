@@ -3,8 +3,8 @@
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N | --seeds 0,1,2]
                       [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME] [--force]
     kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
-    kd-teach quiz [--topic SLUG] [--chapter NAME] [--n N] [--seed N] [--no-shuffle]
-                  [--export md|jupyterquiz] [--out FILE]
+    kd-teach quiz [--topic SLUG] [--chapter NAME | --upto NAME] [--n N] [--seed N] [--no-shuffle]
+                  [--export md|jupyterquiz] [--output FILE]
     kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
 """
 from __future__ import annotations
@@ -59,16 +59,22 @@ def _parser() -> argparse.ArgumentParser:
     prep.add_argument("--record", default=None, metavar="FILE",
                       help="also write the recipe, the learning curve and the top-5 guesses to FILE (JSON), "
                            "e.g. results/cpu/mlm_teacher.json")
-    quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it")
+    quiz = sub.add_parser("quiz", help="take the question bank's quiz in the terminal, or export it with the "
+                                       "interview sheet")
     quiz.add_argument("--topic", default=None, metavar="SLUG", help="a syllabus slug, e.g. temperature (default: all topics)")
-    quiz.add_argument("--chapter", default=None, metavar="NAME", help="a chapter, e.g. 02_hinton_kd or hinton_kd (default: all)")
+    where = quiz.add_mutually_exclusive_group()
+    where.add_argument("--chapter", default=None, metavar="NAME",
+                       help="only what this notebook teaches, e.g. 02_hinton_kd or hinton_kd (default: every notebook)")
+    where.add_argument("--upto", default=None, metavar="NAME",
+                       help="only what this notebook and the ones before it teach, e.g. 04_distilbert")
     quiz.add_argument("--n", type=int, default=None, help="ask (or export) at most N questions")
     quiz.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the shuffle, for a repeatable quiz")
     quiz.add_argument("--no-shuffle", action="store_true", help="ask in the bank's order")
     quiz.add_argument("--export", choices=["md", "jupyterquiz"], default=None,
-                      help="write Markdown flashcards or jupyterquiz JSON (in the bank's order) instead of asking")
-    quiz.add_argument("--out", default=None, metavar="FILE",
-                      help="file to export to (default: kd-teach-flashcards.md or kd-teach-quiz.json)")
+                      help="instead of asking, write Markdown (the interview sheet, then flashcards of the questions) "
+                           "or jupyterquiz JSON, in the bank's order")
+    quiz.add_argument("--output", "--out", dest="out", default="-", metavar="FILE",
+                      help="file to export to (default: standard output)")
     ex = sub.add_parser("exercises", help="generate exercise notebooks from the solution notebooks")
     ex.add_argument("action", choices=["build", "check"],
                     help="build: (re)write exercises/ and solutions/*.ipynb; check: exit 1 if any is out of date")
@@ -103,17 +109,21 @@ def _quiz(args: argparse.Namespace) -> int:
     """``kd-teach quiz``: only the bank and the quiz are imported here (no transformers, no training code)."""
     import json
 
-    from kd_teach.course.bank import load_bank, pick, to_jupyterquiz, to_markdown
+    from kd_teach.course.bank import load_bank, pick
+    from kd_teach.course.interview import export_markdown, load_sheet, to_jupyterquiz
     from kd_teach.course.quiz import run_terminal
 
+    where = dict(chapter=args.chapter, topic=args.topic, upto=args.upto)
     try:
-        bank = load_bank(chapter=args.chapter, topic=args.topic)
+        bank = load_bank(**where)
         questions = pick(bank, n=args.n, shuffle=not args.no_shuffle, seed=args.seed)
+        sheet = load_sheet(**where) if args.export == "md" else []
     except ValueError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2
     if not questions:
-        print(f"kd-teach: error: no question has topic {args.topic!r} in chapter {args.chapter!r}", file=sys.stderr)
+        chosen = ", ".join(f"{k} {v!r}" for k, v in where.items() if v is not None)
+        print(f"kd-teach: error: no question has {chosen}", file=sys.stderr)
         return 2
     if args.export is None:
         if hasattr(sys.stdout, "reconfigure"):
@@ -122,21 +132,27 @@ def _quiz(args: argparse.Namespace) -> int:
         return 0
     questions.sort(key=bank.index)  # exports keep the bank's order; --n still samples
     if args.export == "md":
-        path, text = args.out or "kd-teach-flashcards.md", to_markdown(questions)
-        count, note = len(questions), ""
+        text = export_markdown(sheet, questions)
+        count, note = f"the interview sheet ({len(sheet)} entries) and {len(questions)} questions", ""
     else:
         items = to_jupyterquiz(questions)
-        path, text = args.out or "kd-teach-quiz.json", json.dumps(items, indent=2, ensure_ascii=False) + "\n"
-        count, skipped = len(items), len(questions) - len(items)
+        text = json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+        count, skipped = f"{len(items)} questions", len(questions) - len(items)
         note = (f" ({skipped} open question{'s' * (skipped != 1)} left out: jupyterquiz cannot grade free text)"
                 if skipped else "")
+    if args.out == "-":
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(encoding="utf-8")
+        sys.stdout.write(text)
+        print(f"kd-teach: wrote {count} to standard output{note}", file=sys.stderr)
+        return 0
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(args.out, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as err:
-        print(f"kd-teach: error: cannot write {path}: {err.strerror}", file=sys.stderr)
+        print(f"kd-teach: error: cannot write {args.out}: {err.strerror}", file=sys.stderr)
         return 2
-    print(f"kd-teach: wrote {count} questions to {path}{note}")
+    print(f"kd-teach: wrote {count} to {args.out}{note}")
     return 0
 
 
