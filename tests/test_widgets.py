@@ -121,3 +121,16 @@ def test_mapping_matches_the_state_dict_the_package_builds(teacher):
     covered = {k for k in built for _, s in picker.mapping if k == s or k.rsplit(".", 1)[0] == s}
     assert covered == built
     assert all(any(k == s or k.rsplit(".", 1)[0] == s for k in built) for _, s in picker.mapping)
+
+
+def test_kept_layers_are_told_apart_from_dropped_ones_at_a_glance(teacher):
+    """In a real browser pressed and unpressed toggle buttons looked nearly alike: kept layers are green, ticked."""
+    picker = LayerPicker(teacher, layers=[1, 3])
+    assert [(b.button_style, b.icon) for b in picker.buttons] == [
+        ("", ""), ("success", "check"), ("", ""), ("success", "check"), ("", ""), ("", "")]
+    picker.buttons[1].value = False                                 # a learner unticks layer 1
+    assert (picker.buttons[1].button_style, picker.buttons[1].icon) == ("", "")
+    picker.select([])                                                # even an empty choice shows plain buttons
+    assert {(b.button_style, b.icon) for b in picker.buttons} == {("", "")}
+    picker.reset.click()
+    assert [b.button_style == "success" for b in picker.buttons] == [i in (0, 2, 4) for i in range(6)]

@@ -6,7 +6,9 @@
 - :func:`special_token_share`: the average attention probability each head puts on [SEP] and
   [CLS]. Clark et al. ("What Does BERT Look At?", 2019) found many BERT heads put most of
   their mass on [SEP], apparently as a "no-op" when a head has nothing to attend to; TinyBERT's
-  authors show such patterns in the attention its L_attn distils.
+  authors show such patterns in the attention its L_attn distils;
+- :func:`figure_png` and :func:`chart_image`: how the course's widgets show a matplotlib figure
+  (whole, at its own size).
 """
 from __future__ import annotations
 
@@ -20,6 +22,26 @@ from matplotlib.figure import Figure
 
 from kd_teach.tinybert.attention import bert_layers, layer_outputs
 from kd_teach.tinybert.losses import L_attn, scores_to_probs
+
+COLOUR_LABELS = {"scores": "score q·k / √d_k (before the softmax)",
+                 "probs": "attention probability (softmax over keys)"}
+
+
+def chart_image() -> widgets.Image:
+    """An empty PNG widget that keeps the picture's own size: in a VBox an image is otherwise stretched
+    to the cell's width (a drawing 380 pixels wide blown up to 900, blurred)."""
+    return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
+
+
+def figure_png(fig: Figure, dpi: int = 80, pad_inches: float = 0.1) -> bytes:
+    """``fig`` as PNG bytes, cropped to everything drawn plus ``pad_inches``, so no label is cut off.
+
+    Long rotated token labels ("cinematography") can reach past the figure's edge even under the
+    constrained layout; ``bbox_inches="tight"`` grows or crops the image to what is drawn.
+    """
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi, bbox_inches="tight", pad_inches=pad_inches, facecolor="white")
+    return png.getvalue()
 
 
 @torch.no_grad()
@@ -95,7 +117,7 @@ class AttentionExplorer:
         self.head = widgets.IntSlider(value=0, min=0, max=heads - 1, description="head")
         self.view = widgets.ToggleButtons(options=["scores", "probs"], description="show")
         self.text = widgets.HTML()
-        self.chart = widgets.Image(format="png")
+        self.chart = chart_image()
         for w in (self.sentence, self.layer, self.head, self.view):
             w.observe(lambda change: self.update(), names="value")
         self.widget = widgets.VBox([self.sentence, widgets.HBox([self.layer, self.head]), self.view,
@@ -119,13 +141,11 @@ class AttentionExplorer:
         self.loss = L_attn(self.student_map[None, None], self.teacher_map[None, None], on=on).item()
         self.text.value = (f"student layer {m}, head {h} against teacher layer {self.g[m]}, head {h}: "
                            f"L_attn on {on} for this head and sentence = <b>{self.loss:.4f}</b>")
-        png = io.BytesIO()
-        self.figure().savefig(png, format="png", dpi=80)
-        self.chart.value = png.getvalue()
+        self.chart.value = figure_png(self.figure())
 
     def figure(self) -> Figure:
-        """The two heatmaps: rows are queries (who looks), columns keys (at whom)."""
-        fig = Figure(figsize=(11, 5), layout="constrained")
+        """The two heatmaps: rows are queries (who looks), columns keys (at whom); one colour scale."""
+        fig = Figure(figsize=(11, 5.5), layout="constrained")
         axes = fig.subplots(1, 2)
         both = torch.stack([self.teacher_map, self.student_map])
         lo, hi = both.min().item(), both.max().item()
@@ -134,8 +154,11 @@ class AttentionExplorer:
             image = ax.imshow(grid.numpy(), cmap="viridis", vmin=lo, vmax=hi)
             ax.set_xticks(range(len(self.tokens)), self.tokens, rotation=90, fontsize=8)
             ax.set_yticks(range(len(self.tokens)), self.tokens, fontsize=8)
+            ax.set_xlabel("key (the token looked at)")
+            ax.set_ylabel("query (the token looking)")
             ax.set_title(f"{who}, head {self.head.value} ({self.view.value})")
-        fig.colorbar(image, ax=axes, shrink=0.8)
+        bar = fig.colorbar(image, ax=axes, shrink=0.8)
+        bar.set_label(COLOUR_LABELS[self.view.value])
         return fig
 
     def _ipython_display_(self) -> None:

@@ -84,8 +84,9 @@ class TemperatureExplorer:
 class LayerPicker:
     """Toggle buttons to pick which teacher layers DistilBERT's student keeps (Sanh et al. 2019, Sec. 3).
 
-    On every change it shows the student's parameter count (the model is built on the ``meta``
-    device, so no memory is used and it is instant), its share of the teacher's, and a table of
+    A kept layer's button is green with a tick, a dropped layer's plain. On every change it shows
+    the student's parameter count (the model is built on the ``meta`` device, so no memory is
+    used and it is instant), its share of the teacher's, and a table of
     which teacher weights are copied to which student weights, as :func:`distilbert_state_dict`
     copies them. An empty choice is refused in words (:func:`check_student_layers`).
 
@@ -177,6 +178,8 @@ class LayerPicker:
             return
         from kd_teach.distilbert.student import check_student_layers
 
+        for button in self.buttons:  # a kept layer is green with a tick, a dropped one plain: told apart at a glance
+            button.button_style, button.icon = ("success", "check") if button.value else ("", "")
         try:
             layers = check_student_layers(self.layers, self.n_teacher_layers)
         except ValueError as err:

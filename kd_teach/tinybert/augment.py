@@ -313,6 +313,13 @@ def sample_augmentations(wc: WordCandidates, N: int, p: float, rng: random.Rando
     return out
 
 
+def sentence_rng(seed: int, sentence: str) -> random.Random:
+    """The generator :func:`augment` draws ``sentence``'s augmentations from: seeded by ``seed`` and the
+    sentence itself. ``sample_augmentations(wc, N, p, sentence_rng(seed, wc.sentence))`` gives exactly
+    the sentences :func:`augment` gives for that sentence (what the course's explorer shows)."""
+    return random.Random(f"{seed}:{sentence}")
+
+
 def augment(augmenter: Augmenter, sentences: Sequence[str], N: int, p: float = 0.4, seed: int = 0,
             chunk: int = 64, progress: bool = True) -> list[list[Augmented]]:
     """Augmented sentences for each of ``sentences`` (a list per sentence), deterministic for a seed.
@@ -326,7 +333,7 @@ def augment(augmenter: Augmenter, sentences: Sequence[str], N: int, p: float = 0
     bar = tqdm(total=len(sentences), desc="augmenting", disable=not progress or progress_disabled(), leave=False)
     for start in range(0, len(sentences), chunk):
         for wc in augmenter.candidates(sentences[start:start + chunk]):
-            out.append(sample_augmentations(wc, N, p, random.Random(f"{seed}:{wc.sentence}")))
+            out.append(sample_augmentations(wc, N, p, sentence_rng(seed, wc.sentence)))
         bar.update(min(chunk, len(sentences) - start))
     bar.close()
     return out
