@@ -135,11 +135,31 @@ assert one_hot.argmax() == logits.argmax() and one_hot.max() > 0.999
 assert torch.allclose(uniform, torch.full((5,), 0.2), atol=1e-2)
 
 # %% [markdown]
-# **A pitfall to spot.** A table that circulates widely in distillation tutorials shows a
-# fill-in-the-blank with five words at $T = 1, 2, 5$, where two of the words swap places as
-# $T$ grows. No single set of logits can produce such a table: dividing by $T$ keeps the
-# order. When you meet a table like that, it was made up, not computed.
-#
+# > **Claim vs the paper: "raising T reorders the words".** A table that circulates widely in
+# > distillation tutorials shows a fill-in-the-blank with five words at $T = 1, 2, 5$, where
+# > two of the words swap places as $T$ grows, and a row that does not add up to 1. No set of
+# > logits can produce such a table: dividing every logit by the same $T > 0$ keeps their
+# > order (Hinton et al. 2015, Eq. 1), and every softmax sums to 1. The cell below takes a
+# > table of that kind (made up here, as those are) and checks it. From the $T = 1$ row alone
+# > the other rows are fixed: the logits are $\log p$ up to a constant, and
+# > $\mathrm{softmax}(\log p / T)$ gives the row at $T$. When you meet a table like that, it
+# > was made up, not computed.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+claimed = {1.0: [0.60, 0.25, 0.10, 0.04, 0.01],    # a made-up table of the kind that circulates
+           2.0: [0.40, 0.30, 0.15, 0.10, 0.05],
+           5.0: [0.25, 0.20, 0.25, 0.20, 0.15]}    # "homework" catches up with "report"; sums to 1.05
+z = torch.tensor(claimed[1.0], dtype=torch.float64).log()   # logits behind the T = 1 row (up to a constant)
+for T, row in claimed.items():
+    rebuilt = softmax_with_temperature(z, T)
+    print(f"T = {T:g}  claimed: {' '.join(f'{q:.2f}' for q in row)}  (sum {sum(row):.2f})   "
+          f"computed: {' '.join(f'{q:.2f}' for q in rebuilt.tolist())}  (sum {rebuilt.sum():.2f})")
+    assert torch.isclose(rebuilt.sum(), torch.tensor(1.0, dtype=torch.float64))   # a softmax sums to 1
+    assert rebuilt.argsort().tolist() == z.argsort().tolist()                      # and keeps the order
+assert abs(sum(claimed[5.0]) - 1.05) < 1e-9 and claimed[5.0][2] > claimed[5.0][1]  # the claim fails both
+
+# %% [markdown]
 # ## Soft targets, soft predictions, hard predictions, hard targets
 #
 # Distillation uses four related quantities (Hinton et al. 2015, Section 2):
@@ -220,9 +240,9 @@ assert (hot >= cold - 1e-6).all()  # softer targets carry more of the teacher's 
 # %% [markdown]
 # ## Check yourself
 #
-# Five questions from the course's question bank on this chapter (why distil, dark knowledge,
-# temperature). Choose an answer and press **Check**: you see whether it is right, why, and a
-# running score. Every question of the bank is in `99_interview_prep`, and in the terminal
+# Five questions from the course's question bank on what this notebook taught (why distil,
+# dark knowledge, temperature, soft targets), one topic after another. Choose an answer and
+# press **Check**: you see whether it is right, why, and a running score. Every question of the bank is in `99_interview_prep`, and in the terminal
 # with `kd-teach quiz --chapter 01_dark_knowledge`.
 
 # %%
@@ -230,6 +250,7 @@ from kd_teach.course import quiz
 
 check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
 assert len(check_yourself.items) == 5 and check_yourself.score == 0
+assert {"temperature", "dark-knowledge"} <= {item.question.topic for item in check_yourself.items}
 
 # %%
 check_yourself

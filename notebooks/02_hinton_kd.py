@@ -158,6 +158,38 @@ for alpha, beta in ((1.0, 0.0), (0.5, 0.5), (0.0, 1.0)):
     print(f"alpha={alpha}, beta={beta}:  L = {L.item():.4f}")
 
 # %% [markdown]
+# ## Try it: the KD loss under sliders
+#
+# The widget below recomputes everything above on the same 16 sentences, for the $T$,
+# $\alpha$ and $\beta$ you choose: the student loss, the distillation loss with and without
+# $T^2$, their weighted sum $L$, and the size of the gradient each sends to the student's
+# logits. The chart on the right draws the soft term's gradient against $T$.
+#
+# Predict before you move a slider: going from $T = 2$ to $T = 8$, by what factor does the
+# gradient of the soft term shrink without $T^2$? With it? Then untick "total uses T²", set
+# $T = 10$, and compare the student loss's gradient with the soft term's: which of the two
+# targets is the student still learning from?
+
+# %% tags=["widget"]
+from kd_teach.course.kd_loss_explorer import KDLossExplorer
+
+kd_explorer = KDLossExplorer(z_s, z_t, y, T=2.0, alpha=0.5, beta=0.5)
+kd_explorer
+
+# %% [markdown]
+# The widget is ordinary Python underneath: set its sliders from code and it computes what
+# `kd_teach.hinton.losses` computes. With $T^2$ the gradient is exactly $T^2$ times the
+# gradient without it; nothing else differs.
+
+# %% tags=["widget"]
+kd_explorer.set(T=10.0, alpha=0.3, beta=0.7)             # as moving the three sliders does
+shown = kd_explorer.values
+assert abs(shown["distillation_loss"] - distillation_loss(z_s, z_t, 10.0).item()) < 1e-6
+assert abs(shown["total"] - kd_loss(z_s, z_t, y, alpha=0.3, beta=0.7, T=10.0).item()) < 1e-6
+assert abs(shown["grad_distil"] / shown["grad_distil_no_T2"] - 10.0**2) < 1e-3
+kd_explorer.set(T=2.0, alpha=0.5, beta=0.5)                # back to the start
+
+# %% [markdown]
 # ## The whole spine on SST-2
 #
 # `run_sst2` (also `kd-teach run sst2` on the command line) runs three **rows** (a row is one
@@ -332,9 +364,10 @@ label_curve_figure(curve["points"])
 # %% [markdown]
 # ## Check yourself
 #
-# Five questions on the KD loss from the course's question bank, drawn at random each time
-# you run the cell. Choose an answer and press **Check**. All of them, in order:
-# `kd-teach quiz --chapter 02_hinton_kd` in a terminal, or `99_interview_prep`.
+# Five questions on what this notebook taught (the KD loss, T², reading the results), from the
+# course's question bank, drawn at random each time you run the cell. Choose an answer and
+# press **Check**. All of them, in order: `kd-teach quiz --chapter 02_hinton_kd` in a
+# terminal, or `99_interview_prep`.
 
 # %%
 from kd_teach.course import quiz

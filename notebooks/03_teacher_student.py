@@ -403,9 +403,9 @@ assert sizes["half the width"] < sizes["half the depth"] / 1.9
 #
 # Five questions on DistilBERT and on designing a student, from the course's question bank,
 # drawn at random each time you run the cell. All of them, in order:
-# `kd-teach quiz --chapter 03_distilbert` in a terminal, or `99_interview_prep`.
+# `kd-teach quiz --chapter 03_teacher_student` in a terminal, or `99_interview_prep`.
 
 # %%
 from kd_teach.course import quiz
 
-quiz.show(chapter="03_distilbert", n=5)
+quiz.show(chapter="03_teacher_student", n=5)

@@ -100,6 +100,21 @@ assert (E_S @ W_e).shape == E_T.shape
 assert torch.allclose(L_embd(E_S[None], E_T[None], W_e), F.mse_loss(E_S @ W_e, E_T))
 
 # %% [markdown]
+# > **Claim vs the paper: "$W_e E^S$".** Some write the projection on the left. With one row
+# > per token, as the paper's $E^S \in \mathbb{R}^{l \times d'}$ and as every framework stores
+# > them, $W_e$ must be on the right: $E^S W_e$ (Eq. 9). On the left the shapes do not fit:
+# > $W_e$ is (128, 768) and $E^S$ (10, 128).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+try:
+    W_e @ E_S                                     # (128, 768) @ (10, 128): the inner sizes differ
+except RuntimeError as e:
+    print("W_e @ E_S fails:", str(e).split("(")[0].strip())
+else:
+    raise AssertionError("W_e @ E_S should not fit")
+
+# %% [markdown]
 # Our pair, on a real batch of SST-2 sentences. `hidden_states[0]` is the embedding layer's
 # output, `hidden_states[m]` the output of layer $m$; the attention scores come from hooks on
 # each layer's query and key projections (`kd_teach.tinybert.attention`), because transformers hands
@@ -274,10 +289,52 @@ except ValueError as err:
 # reference code assumed $N$ divisible by $M$). The same goes for heads: $L_{attn}$ compares
 # heads one to one, so the student keeps the teacher's 12 heads even at width 96 or 312
 # (heads of size 8 or 26), and `kd_teach` refuses a student with another head count.
+
+# %% [markdown]
+# ## Try it: pick a mapping
 #
+# Choose the student's depth $M$, the teacher's depth $N$ and a strategy, or type your own
+# list of teacher layers. The drawing shows which teacher layer each student layer learns
+# from, for its hidden states and its attention; the embeddings always learn from the
+# embeddings ($0 \to 0$) and the prediction layer from the prediction layer. The picker
+# starts at this notebook's pair. Predict first, then try: a 4-layer student of our 6-layer
+# teacher with "uniform"; then "custom" with `2, 3, 5, 6`; then `3, 2, 5, 6`. Which are
+# refused, and what does the message suggest?
+
+# %% tags=["widget"]
+from kd_teach.course.mapping_picker import MappingPicker
+
+ours = preset.tinybert.mapping                           # "uniform", "top", "bottom" or a list of layers
+mapping_picker = MappingPicker(s_cfg.num_hidden_layers, t_cfg.num_hidden_layers,
+                               ours if isinstance(ours, str) else "custom",
+                               custom="" if isinstance(ours, str) else ", ".join(map(str, ours)))
+mapping_picker
+
+# %% [markdown]
+# Driven from code, the picker answers what `layer_mapping` answers, and a misfit shows
+# `layer_mapping`'s own error message.
+
+# %% tags=["widget"]
+assert mapping_picker.g == g and mapping_picker.error is None          # this notebook's mapping
+mapping_picker.student_layers.value, mapping_picker.teacher_layers.value = 4, 6
+mapping_picker.strategy.value = "uniform"
+try:
+    layer_mapping(4, 6, "uniform")
+    raise AssertionError("a uniform mapping of 4 student layers onto 6 teacher layers should be refused")
+except ValueError as refusal:
+    assert mapping_picker.g is None and mapping_picker.error == str(refusal)
+    assert str(refusal) in mapping_picker.message                                    # what the learner reads
+mapping_picker.strategy.value, mapping_picker.custom.value = "custom", "2, 3, 5, 6"
+assert mapping_picker.g == layer_mapping(4, 6, [2, 3, 5, 6]) == [0, 2, 3, 5, 6]
+mapping_picker.student_layers.value = s_cfg.num_hidden_layers                 # back to this notebook's pair
+mapping_picker.custom.value = "" if isinstance(ours, str) else ", ".join(map(str, ours))
+mapping_picker.strategy.value = ours if isinstance(ours, str) else "custom"
+assert mapping_picker.g == g
+
+# %% [markdown]
 # ## Check yourself
 
 # %%
 from kd_teach.course.quiz import show
 
-show(chapter="04_tinybert", topic="layer-losses", n=4, seed=5)
+show(chapter="05_transformer_distillation", n=5, seed=5)

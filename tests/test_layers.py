@@ -15,7 +15,7 @@ LAYERS = [
     ["hinton.losses", "distilbert.masking", "tinybert.losses", "tinybert.mapping"],
     ["distilbert.losses"],                                   # L_ce is Hinton's distillation_loss per position
     ["kd_teach", "losses", "hinton", "distilbert", "tinybert", "engine", "course",
-     "engine.hub", "engine.runtime", "engine.checkpoint", "engine.presets", "engine.report",
+     "engine.hub", "engine.runtime", "engine.checkpoint", "engine.presets", "engine.report", "engine.frontier",
      "course.checks.core", "course.exercises", "course.live_plot"],
     ["engine.data", "engine.models"],
     ["engine.corpus", "engine.train", "engine.evaluate", "distilbert.student", "tinybert.attention",
@@ -26,8 +26,11 @@ LAYERS = [
     ["tinybert.rows"],
     ["engine.pipeline"],
     ["course.checks", "course.checks.hinton", "course.checks.distilbert", "course.checks.tinybert",
-     "course.checks.mapping", "course.checks.students", "course.bank", "course.quiz", "course.widgets",
-     "course.attention_view", "course.chapters"],
+     "course.checks.mapping", "course.checks.students", "course.checks.nested", "course.checks.general",
+     "course.checks.task", "course.checks.augmentation", "course.checks.leaderboard", "course.checks.bugs",
+     "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.interview", "course.widgets",
+     "course.attention_view", "course.chapters", "course.kd_loss_explorer", "course.mapping_picker",
+     "course.augment_explorer", "course.vocab_explorer", "course.leaderboard"],
     ["engine.cli"],
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
