@@ -89,3 +89,15 @@ def test_the_explorer_follows_its_controls_on_the_reference_table():
     explorer.cost_box.value = "params"                             # another cost: the budget slider re-spans it
     assert explorer.budget_box.max >= max(r["params"] for r in rows) and bytes(explorer.chart.value) != chart
     assert "parameters" in explorer.text.value
+
+
+def test_changing_the_cost_redraws_once():
+    rows = json.loads((ROOT / "results" / "cpu" / "results.json").read_text())["rows"]
+    explorer = LeaderboardExplorer(rows, cost="latency_ms_b1")
+    drawn = []
+    figure = explorer.figure
+    explorer.figure = lambda: drawn.append(explorer.cost) or figure()
+    explorer.cost_box.value = "params"          # re-ranging the budget slider moves its value: still one redraw
+    assert drawn == ["params"]
+    explorer.budget_box.value = explorer.budget_box.max / 3
+    assert drawn == ["params", "params"]

@@ -9,12 +9,12 @@ plain attributes (``points``, ``front``, ``best``) so tests drive it through the
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
 
 
@@ -46,11 +46,12 @@ class LeaderboardExplorer:
         self.budget_box = widgets.FloatSlider(description="budget", readout_format=".3g",
                                               layout=widgets.Layout(width="60%"))
         self.text = widgets.HTML()
-        self.chart = widgets.Image(format="png")
+        self.chart = chart_image()
+        self._holding = False  # True while the budget slider is re-ranged: one redraw per change, not four
         self._set_budget_range(budget)
         self.cost_box.observe(lambda change: (self._set_budget_range(None), self.update()), names="value")
         for control in (self.rows_box, self.budget_box, *self.seed_boxes):
-            control.observe(lambda change: self.update(), names="value")
+            control.observe(lambda change: self._holding or self.update(), names="value")
         self.widget = widgets.VBox([widgets.HBox([self.cost_box, self.rows_box]), widgets.HBox(self.seed_boxes),
                                     self.budget_box, self.text, self.chart])
         self.update()
@@ -67,10 +68,14 @@ class LeaderboardExplorer:
         """Let the budget slider span the chosen cost's range; start at ``budget`` (or the top)."""
         values = [r[self.cost] for r in self.rows]
         top = max(values) * 1.05
-        self.budget_box.max = top
-        self.budget_box.min = 0.0
-        self.budget_box.step = top / 200
-        self.budget_box.value = top if budget is None else budget
+        self._holding = True  # the slider's value moves with its range; the caller redraws once
+        try:
+            self.budget_box.max = top
+            self.budget_box.min = 0.0
+            self.budget_box.step = top / 200
+            self.budget_box.value = top if budget is None else budget
+        finally:
+            self._holding = False
 
     def update(self) -> None:
         """Average the chosen rows over the chosen seeds; find the frontier and the best row in budget."""
@@ -79,9 +84,7 @@ class LeaderboardExplorer:
         self.front = pareto_front(self.points) if self.points else []
         self.best = best_under_budget(self.points, self.budget_box.value) if self.budget_box.value > 0 else None
         self.text.value = self._table()
-        png = io.BytesIO()
-        self.figure().savefig(png, format="png", dpi=80)
-        self.chart.value = png.getvalue()
+        self.chart.value = figure_png(self.figure())
 
     def _table(self) -> str:
         if not self.points:

@@ -14,7 +14,6 @@ drives it with the mouse.
 from __future__ import annotations
 
 import html
-import io
 import math
 from collections.abc import Sequence
 
@@ -23,6 +22,7 @@ import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.distilbert.stages import mask_logits
 from kd_teach.temperature import softmax_with_temperature
 
@@ -67,7 +67,7 @@ class MaskedWordExplorer:
         self.slider = widgets.FloatSlider(value=T, min=T_min, max=T_max, step=step, description="T",
                                           continuous_update=True, readout_format=".1f")
         self.text = widgets.HTML()
-        self.chart = widgets.Image(format="png")
+        self.chart = chart_image()
         for control in (self.sentence_box, self.slider):
             control.observe(lambda change: self.update(), names="value")
         self.widget = widgets.VBox([self.sentence_box, self.slider, self.text, self.chart])
@@ -97,9 +97,7 @@ class MaskedWordExplorer:
             f"top-{self.k} mass {self.top_mass:.3f}; the other {self.probs.numel() - self.k:,} tokens hold "
             f"<b>{1 - self.top_mass:.3f}</b>; 90% of the mass takes {self.n90:,} tokens; "
             f"entropy {self.entropy:.2f} nats (as unsure as a uniform pick among {self.perplexity:,.0f} tokens)")
-        png = io.BytesIO()
-        self.figure().savefig(png, format="png", dpi=80)
-        self.chart.value = png.getvalue()
+        self.chart.value = figure_png(self.figure())
 
     def figure(self) -> Figure:
         """Bars of the top-k soft targets, and of everything else as one bar."""
