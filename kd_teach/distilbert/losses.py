@@ -13,8 +13,11 @@ over, as in huggingface/transformers examples/research_projects/distillation/dis
 ``nn.KLDivLoss(reduction="batchmean")`` on the selected rows times T^2, ``nn.CrossEntropyLoss
 (ignore_index=-100)`` and ``nn.CosineEmbeddingLoss`` with target 1; weights 5.0, 2.0, 1.0.
 Positions are selected (padding never enters a softmax or a norm), so garbage in padded
-positions cannot leak into any term. A selection with no position gives a zero that keeps the
-graph (a batch of short sentences may have no masked token), where torch's losses give NaN.
+positions cannot leak into any term.
+
+Empty batch, one rule for every loss of the course (Hinton's and TinyBERT's too): a batch of
+size 0, or a selection with no position (a batch of short sentences may have no masked token),
+gives 0.0 that keeps the graph (zero gradients), where torch's losses give NaN.
 
 One shape convention: every term takes (batch, seq, ...) tensors and a (batch, seq) mask. L_ce
 is Hinton's distillation loss (:func:`kd_teach.hinton.losses.distillation_loss`) on the
@@ -23,10 +26,11 @@ only where L_ce and L_mlm look; that speed-up lives in :func:`kd_teach.distilber
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from kd_teach.hinton.losses import distillation_loss
-from kd_teach.temperature import check_temperature, log_softmax_with_temperature
+from kd_teach.temperature import log_softmax_with_temperature
 
 COS_EPS = 1e-12  # added to each squared norm, as torch's cosine_embedding_loss (ATen Loss.cpp, EPSILON)
 
@@ -82,7 +86,8 @@ def L_ce(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, T: float 
         scale_by_T2: multiply by T^2 so gradients keep their size as T changes (Hinton et al. 2015).
     Returns:
         Scalar tensor: mean KL per selected position ("batchmean" over the selected rows), in
-        nats, times T^2 if asked; 0 (with a graph) if no position is selected.
+        nats, times T^2 if asked. Empty batch: batch size 0 or no selected position gives 0.0
+        with a graph (zero gradients), not NaN.
     Raises:
         ValueError: if the shapes differ, the mask does not fit, or T is not a finite number > 0.
     Source: Sanh et al. 2019, Section 2 (L_ce); distiller.py (``ce_loss_fct``); Hinton et al. 2015, Section 2.
@@ -90,10 +95,7 @@ def L_ce(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, T: float 
     _same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
     s = _rows(student_logits, mask, "student_logits", "mask")       # (N, V)
     t = _rows(teacher_logits, mask, "teacher_logits", "mask")       # (N, V)
-    if s.shape[0] == 0:                                             # nothing selected: 0, graph kept
-        check_temperature(T)                                        #   (batchmean of no rows would be NaN)
-        return s.sum()
-    return distillation_loss(s, t, T, scale_by_T2)                  # T^2 KL(p_t || q_s), batchmean over N
+    return distillation_loss(s, t, T, scale_by_T2)                  # T^2 KL(p_t || q_s), batchmean over N; 0 if N = 0
 
 
 def L_mlm(student_logits: Tensor, mlm_labels: Tensor, ignore_index: int = -100) -> Tensor:
@@ -105,16 +107,19 @@ def L_mlm(student_logits: Tensor, mlm_labels: Tensor, ignore_index: int = -100) 
             else (unmasked and padding positions).
         ignore_index: the label of a position without a target (-100, as in transformers).
     Returns:
-        Scalar tensor in nats: ``F.cross_entropy(..., ignore_index=-100)``; 0 (with a graph)
-        when no position is masked, where ``F.cross_entropy`` gives NaN.
+        Scalar tensor in nats: ``F.cross_entropy(..., ignore_index=-100)``. Empty batch: batch
+        size 0 or no masked position gives 0.0 with a graph (zero gradients), where
+        ``F.cross_entropy`` gives NaN.
     Raises:
-        ValueError: if the logits are not (batch, seq, vocab), the labels not (batch, seq), or a
-            label is outside [0, vocab).
+        ValueError: if the logits are not (batch, seq, vocab), the labels not (batch, seq) or not
+            an integer dtype, or a label is outside [0, vocab).
     Source: Sanh et al. 2019, Section 2 (L_mlm); Devlin et al. 2019, Section 3.1; distiller.py (``lm_loss_fct``).
     """
     if student_logits.dim() != 3 or mlm_labels.shape != student_logits.shape[:-1]:
         raise ValueError("expected student_logits (batch, seq, vocab) and mlm_labels (batch, seq), got "
                          f"student_logits {tuple(student_logits.shape)} and mlm_labels {tuple(mlm_labels.shape)}")
+    if mlm_labels.dtype == torch.bool or mlm_labels.is_floating_point() or mlm_labels.is_complex():
+        raise ValueError(f"mlm_labels must be integer token ids (torch.long), got dtype {mlm_labels.dtype}")
     keep = mlm_labels != ignore_index                               # (B, S) masked positions
     z, y = student_logits[keep], mlm_labels[keep]                   # (N, V), (N,)
     V = student_logits.shape[-1]
@@ -122,7 +127,7 @@ def L_mlm(student_logits: Tensor, mlm_labels: Tensor, ignore_index: int = -100) 
         raise ValueError(f"mlm_labels must be token ids in [0, {V}) or {ignore_index}, "
                          f"got values from {int(y.min())} to {int(y.max())}")
     log_q = log_softmax_with_temperature(z, 1.0)                   # (N, V) log p_s at T = 1
-    nll = -log_q.gather(-1, y.unsqueeze(-1)).squeeze(-1)            # (N,) -log p_s(y_n)
+    nll = -log_q.gather(-1, y.long().unsqueeze(-1)).squeeze(-1)     # (N,) -log p_s(y_n)
     return nll.sum() / max(y.numel(), 1)                            # mean over masked positions
 
 
@@ -138,7 +143,8 @@ def L_cos(student_hidden: Tensor, teacher_hidden: Tensor, attention_mask: Tensor
         teacher_hidden: same shape, the teacher's; detached.
         attention_mask: (batch, seq) 1 for real tokens, 0 for padding.
     Returns:
-        Scalar tensor in [0, 2]; 0 (with a graph) if there is no real token.
+        Scalar tensor in [0, 2]. Empty batch: batch size 0 or no real token gives 0.0 with a
+        graph (zero gradients), not NaN.
     Raises:
         ValueError: if the hidden sizes differ (DistilBERT keeps the teacher's width) or the
             other dimensions or the mask do not fit.
@@ -183,7 +189,8 @@ def distilbert_loss(
         restrict_ce_to_mask: L_ce over masked positions (True) or all non-padding ones (False).
         return_terms: also return the computed terms as floats, e.g. ``{"L_ce": ..., "L_mlm": ...}``.
     Returns:
-        Scalar tensor in nats; with ``return_terms``, ``(loss, terms)``.
+        Scalar tensor in nats; with ``return_terms``, ``(loss, terms)``. Empty batch: every term
+        is 0.0 with a graph, so the loss is too.
     Raises:
         ValueError: on a negative weight, all weights 0, a missing input that a weight needs,
             a shape mismatch or a bad T.

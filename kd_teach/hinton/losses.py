@@ -9,9 +9,14 @@ Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network" (2015),
 The gradient of the soft term with respect to z_s scales like 1/T^2 (Section 2.1), so
 multiplying by T^2 keeps its size comparable when T changes. TinyBERT's prediction loss
 and TextBrewer leave the T^2 out; ``scale_by_T2=False`` reproduces that choice.
+
+Empty batch, one rule for every loss of the course (DistilBERT's and TinyBERT's too): a batch
+of size 0, or one where every label is ``ignore_index``, gives a loss of 0.0 that stays
+connected to the graph (zero gradients), never the NaN of 0 / 0 that would poison the weights.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -28,6 +33,21 @@ def _check_logits(student_logits: Tensor, teacher_logits: Tensor) -> None:
         raise ValueError(f"logits must be 2-D (batch, classes), got shape {tuple(student_logits.shape)}")
 
 
+def check_labels(labels: Tensor, classes: int, ignore_index: int, name: str = "labels",
+                 what: str = "class indices") -> None:
+    """Raise ValueError unless ``labels`` are integers in [0, classes) or ``ignore_index``.
+
+    The message names the argument and the first bad value (or the dtype): torch would raise a
+    RuntimeError about "target dtype" or an IndexError "Target 3 is out of bounds" instead.
+    """
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"{name} must be integer {what} (torch.long), got dtype {labels.dtype}")
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+    if bad.any():
+        raise ValueError(f"{name} must be {what} in [0, {classes}) or ignore_index={ignore_index}, got "
+                         f"{int(labels[bad][0])} (the logits have {classes} classes)")
+
+
 def student_loss(student_logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Cross-entropy between the student's hard predictions (T = 1) and the hard labels.
 
@@ -41,9 +61,12 @@ def student_loss(student_logits: Tensor, labels: Tensor, ignore_index: int = -10
         ignore_index: the label of a row without a hard label.
     Returns:
         Scalar tensor: (1/batch) * sum of the labelled rows' cross-entropy, in nats; the
-        usual mean cross-entropy when every row is labelled.
+        usual mean cross-entropy when every row is labelled. Empty batch: batch size 0, or
+        every label ``ignore_index``, gives 0.0 with a graph (zero gradients), not NaN.
     Raises:
-        ValueError: if ``labels`` is not (batch,) for the logits' batch.
+        ValueError: if ``student_logits`` is not (batch, classes), ``labels`` is not (batch,)
+            for its batch, not an integer dtype, or holds a value outside [0, classes) other
+            than ``ignore_index``; the message names the shape, dtype or value.
     Source: Hinton et al. 2015, Section 2 (the "second objective").
     """
     if student_logits.dim() != 2 or labels.shape != student_logits.shape[:1]:
@@ -51,8 +74,9 @@ def student_loss(student_logits: Tensor, labels: Tensor, ignore_index: int = -10
             f"expected student_logits (batch, classes) and labels (batch,), got "
             f"{tuple(student_logits.shape)} and {tuple(labels.shape)}"
         )
-    ce = F.cross_entropy(student_logits, labels, ignore_index=ignore_index, reduction="sum")
-    return ce / labels.numel()  # -(1/B) sum_{b labelled} log p_s(y_b)
+    check_labels(labels, student_logits.shape[1], ignore_index)
+    ce = F.cross_entropy(student_logits, labels.long(), ignore_index=ignore_index, reduction="sum")
+    return ce / max(labels.numel(), 1)  # -(1/B) sum_{b labelled} log p_s(y_b); 0 for an empty batch
 
 
 def distillation_loss(
@@ -70,6 +94,7 @@ def distillation_loss(
         scale_by_T2: multiply by T^2 so gradients keep their size as T changes.
     Returns:
         Scalar tensor: mean KL per example ("batchmean"), in nats, times T^2 if asked.
+        Empty batch: (0, classes) logits give 0.0 with a graph (zero gradients), not NaN.
     Raises:
         ValueError: if the shapes differ or T is not a finite number > 0.
     Source: Hinton et al. 2015, Section 2 and 2.1 (the T^2 factor).
@@ -79,7 +104,8 @@ def distillation_loss(
     log_p_t = log_softmax_with_temperature(teacher_logits.detach(), T)  # (B, C) log soft targets
     p_t = log_p_t.exp()                                            # (B, C) soft targets
     log_q_s = log_softmax_with_temperature(student_logits, T)       # (B, C) log soft predictions
-    kl = (p_t * (log_p_t - log_q_s)).sum(-1).mean()                # sum_i p_i log(p_i/q_i), batchmean
+    kl_rows = (p_t * (log_p_t - log_q_s)).sum(-1)                  # (B,) sum_i p_i log(p_i/q_i)
+    kl = kl_rows.sum() / max(kl_rows.numel(), 1)                   # batchmean; 0 for an empty batch
     return kl * T**2 if scale_by_T2 else kl
 
 
@@ -106,9 +132,11 @@ def kd_loss(
         return_terms: also return ``{"student_loss", "distillation_loss"}`` as floats (for
             loss curves), without computing either term a second time.
     Returns:
-        Scalar tensor, in nats; with ``return_terms``, ``(loss, terms)``.
+        Scalar tensor, in nats; with ``return_terms``, ``(loss, terms)``. Empty batch: 0.0 with
+        a graph, as both terms.
     Raises:
-        ValueError: on a shape mismatch, a bad T, or a negative weight.
+        ValueError: on a shape mismatch, bad labels (see :func:`student_loss`), a bad T, or a
+            negative weight.
     """
     for name, w in (("alpha", alpha), ("beta", beta)):
         if not w >= 0:

@@ -20,6 +20,11 @@ scores too). Here every MSE is a mean over the *real* entries only: positions wh
 attention mask is 1, and for attention the (query, key) pairs where both are real. Adding
 padding to a batch therefore changes no loss, and real negative scores are kept.
 
+Empty batch, one rule for every loss here (and in :mod:`kd_teach.hinton.losses` and
+:mod:`kd_teach.distilbert.losses`): a batch of size 0, or a mask that keeps no position, gives a
+loss of 0.0 that stays connected to the graph, so ``.backward()`` gives zero gradients instead of
+a NaN (0 / 0) that would poison the weights at the next optimizer step.
+
 L_pred carries no T^2 (Hinton and DistilBERT scale by T^2; TinyBERT does not, and its
 task-specific prediction step uses t = 1, where it makes no difference). The reference averages
 it over batch x classes; ``reduction="mean"`` reproduces that, the default ``"batchmean"`` is
@@ -45,10 +50,10 @@ def _check_shape(x: Tensor, dims: int, name: str, layout: str) -> None:
 
 
 def _masked_mse(diff: Tensor, keep: Tensor | None) -> Tensor:
-    """Mean of diff**2 over the entries where ``keep`` (broadcastable to diff) is True."""
+    """Mean of diff**2 over the entries where ``keep`` (broadcastable to diff) is True; 0 if none."""
     sq = diff.pow(2)
     if keep is None:
-        return sq.mean()
+        return sq.sum() / max(sq.numel(), 1)                 # 0 (with a graph) for an empty batch
     keep = keep.to(sq.dtype).expand_as(sq)
     return (sq * keep).sum() / keep.sum().clamp_min(1.0)   # 0 (with a graph) if nothing is real
 
@@ -62,11 +67,37 @@ def _check_mask(attention_mask: Tensor | None, batch: int, seq: int, name: str) 
     return attention_mask != 0                                        # (B, L) bool: real tokens
 
 
+def _check_dtypes(s: Tensor, t: Tensor, W: Tensor | None, s_name: str, t_name: str, w_name: str) -> None:
+    """Floating-point states and W, of one dtype, unless torch.autocast chooses the matmul's dtype.
+
+    Outside autocast ``S @ W`` fails on two dtypes and ``S W - T`` promotes silently (a float64
+    teacher would turn a float32 student's loss float64): both are refused, naming the dtypes.
+    Under autocast (mixed-precision training) the states come out of matmuls in float16/bfloat16
+    and out of LayerNorm in float32 while W stays float32: that mix is accepted, as autocast casts
+    both sides of ``S @ W``; only float64 against another dtype, which autocast leaves alone and
+    the matmul rejects, is refused.
+    """
+    named = [(s, s_name), (t, t_name)] + ([] if W is None else [(W, w_name)])
+    for x, name in named:
+        if not x.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if torch.is_autocast_enabled(s.device.type):
+        if W is not None and (s.dtype == torch.float64) != (W.dtype == torch.float64):
+            raise ValueError(f"{s_name} is {s.dtype} and {w_name} is {W.dtype}: autocast does not cast float64, "
+                             f"so {s_name} @ {w_name} needs both float64 or neither")
+        return
+    for x, name in named[1:]:
+        if x.dtype != s.dtype:
+            raise ValueError(f"{s_name}, {t_name} and {w_name} must share one dtype, got {s_name} {s.dtype} and "
+                             f"{name} {x.dtype}; cast one (e.g. {name}.to({s_name}.dtype))")
+
+
 def _projected_mse(s: Tensor, t: Tensor, W: Tensor | None, attention_mask: Tensor | None,
                    s_name: str, t_name: str, w_name: str) -> Tensor:
     """MSE(S W, T) over real positions; shared by L_embd and L_hidn."""
     _check_shape(s, 3, s_name, "(batch, seq, d_S)")
     _check_shape(t, 3, t_name, "(batch, seq, d_T)")
+    _check_dtypes(s, t, W, s_name, t_name, w_name)
     if s.shape[:2] != t.shape[:2]:
         raise ValueError(f"{s_name} and {t_name} must share (batch, seq): teacher and student read the same "
                          f"tokens; got {s_name} {tuple(s.shape)} and {t_name} {tuple(t.shape)}")
@@ -95,9 +126,12 @@ def L_embd(E_S: Tensor, E_T: Tensor, W_e: Tensor | None, attention_mask: Tensor 
         attention_mask: (batch, seq) 1 for real tokens, 0 for padding; None: every position.
     Returns:
         Scalar tensor: mean squared error per real entry (positions x d_T).
+        Empty batch: a batch of size 0 or a mask with no real token gives 0.0, with a graph
+        (zero gradients), not NaN.
     Raises:
         ValueError: if a tensor has the wrong rank, (batch, seq) differ, W_e does not map d_S
-            to d_T, or the mask does not fit.
+            to d_T, the mask does not fit, or the dtypes are not floating point and equal
+            (outside torch.autocast; under it the mix autocast produces is accepted), naming them.
     Source: TinyBERT, Jiao et al. 2020, Eq. 9.
     """
     return _projected_mse(E_S, E_T, W_e, attention_mask, "E_S", "E_T", "W_e")
@@ -114,8 +148,10 @@ def L_hidn(H_S: Tensor, H_T: Tensor, W_h: Tensor | None, attention_mask: Tensor 
         attention_mask: (batch, seq) 1 for real tokens, 0 for padding; None: every position.
     Returns:
         Scalar tensor: mean squared error per real entry (positions x d_T).
+        Empty batch: as :func:`L_embd`, 0.0 with a graph.
     Raises:
-        ValueError: as :func:`L_embd`.
+        ValueError: as :func:`L_embd`: shapes, mask, or dtypes (``H_S``, ``H_T`` and ``W_h`` must
+            share one floating dtype outside torch.autocast), naming the argument and the value.
     Source: TinyBERT, Jiao et al. 2020, Eq. 8.
     """
     return _projected_mse(H_S, H_T, W_h, attention_mask, "H_S", "H_T", "W_h")
@@ -140,7 +176,8 @@ def L_attn(A_S: Tensor, A_T: Tensor, attention_mask: Tensor | None = None, on: s
     Returns:
         Scalar tensor: mean squared error over heads and real (query, key) pairs. Averaging
         over heads then pairs equals averaging over all (head, pair) entries, as every head
-        has the same pairs.
+        has the same pairs. Empty batch: a batch of size 0 or a mask with no real token gives
+        0.0, with a graph (zero gradients), not NaN.
     Raises:
         ValueError: if the shapes differ (naming heads when the head counts do), a tensor is
             not 4-D with square attention, or ``on`` is neither choice.
@@ -179,7 +216,8 @@ def L_pred(student_logits: Tensor, teacher_logits: Tensor, t: float = 1.0, reduc
         reduction: "batchmean" (sum over classes, mean over the batch: Eq. 10 per example) or
             "mean" (mean over batch x classes, as the reference ``soft_cross_entropy``).
     Returns:
-        Scalar tensor, in nats.
+        Scalar tensor, in nats. Empty batch: (0, classes) logits give 0.0, with a graph (zero
+        gradients), not the NaN of a mean over no rows.
     Raises:
         ValueError: if the shapes differ or are not (batch, classes), t is not a finite
             number > 0, or ``reduction`` is unknown.
@@ -194,7 +232,8 @@ def L_pred(student_logits: Tensor, teacher_logits: Tensor, t: float = 1.0, reduc
     p_t = softmax_with_temperature(teacher_logits.detach(), t)      # (B, C) soft targets
     log_q_s = log_softmax_with_temperature(student_logits, t)      # (B, C) log soft predictions
     ce = -(p_t * log_q_s)                                          # (B, C)
-    return ce.sum() / ce.shape[0] if reduction == "batchmean" else ce.mean()
+    count = ce.shape[0] if reduction == "batchmean" else ce.numel()  # B or B x C
+    return ce.sum() / max(count, 1)                                # 0 (with a graph) for an empty batch
 
 
 def scores_to_probs(scores: Tensor, attention_mask: Tensor) -> Tensor:
@@ -224,7 +263,8 @@ def intermediate_loss(s: "LayerOutputs", t: "LayerOutputs", g: Sequence[int], W:
         attention_mask: (batch, seq).
         attn_on: "scores" or "probs" (see :func:`L_attn`).
     Returns:
-        (loss, {"L_embd", "L_hidn", "L_attn"} as floats, each summed over layers).
+        (loss, {"L_embd", "L_hidn", "L_attn"} as floats, each summed over layers). Empty batch:
+        every term is 0.0 with a graph, so the loss is too.
     Source: TinyBERT, Jiao et al. 2020, Eqs. 6-9 and 11.
     """
     l_embd = L_embd(s.hidden_states[0], t.hidden_states[0], W[0], attention_mask)          # m = 0

@@ -17,6 +17,7 @@ is an error that says what fits.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 STRATEGIES = ("uniform", "top", "bottom")
@@ -27,24 +28,57 @@ def _uniform_suggestion(M: int, N: int) -> list[int]:
     return [max(1, (2 * m * N + M) // (2 * M)) for m in range(1, M + 1)]
 
 
+def _layer_count(value, name: str) -> int:
+    """``value`` as a Python int: an int or a numpy integer; bool, float (even 3.0) and str refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        why = ": a layer count, not a truth value" if isinstance(value, bool) else ""
+        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__}){why}")
+    return int(value)
+
+
+def _layer_list(strategy, M: int) -> list[int]:
+    """An explicit strategy as a list of Python ints: a list/tuple of ints or numpy ints, a 1-D numpy
+    integer array or torch integer tensor. Floats (2.0 too), bools and nested lists are refused."""
+    if hasattr(strategy, "tolist") and getattr(strategy, "ndim", 1) != 1:
+        raise ValueError(f"strategy must be one of {list(STRATEGIES)} or a 1-D list of {M} teacher layers, "
+                         f"got an array of shape {tuple(strategy.shape)}")
+    try:
+        items = strategy.tolist() if hasattr(strategy, "tolist") else list(strategy)
+    except TypeError:
+        raise ValueError(f"strategy must be one of {list(STRATEGIES)} or a list of {M} teacher layers, "
+                         f"got {strategy!r} ({type(strategy).__name__})") from None
+    layers = []
+    for i, n in enumerate(items):
+        value = n.tolist() if hasattr(n, "tolist") else n   # numpy int, 0-d tensor -> a Python number
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"strategy must list teacher layers as ints, got {n!r} ({type(n).__name__}) at "
+                             f"position {i} of {items!r}")
+        layers.append(value)
+    return layers
+
+
 def layer_mapping(student_layers: int, teacher_layers: int, strategy: str | Sequence[int] = "uniform") -> list[int]:
     """g as a list: ``g[m]`` is the teacher layer that student layer m learns from, for m = 0..M.
 
     Args:
-        student_layers: M, the student's transformer layers (>= 1).
-        teacher_layers: N, the teacher's (>= M).
+        student_layers: M, the student's transformer layers (>= 1), an int (a numpy integer
+            too; a float such as 3.0 or a bool is refused).
+        teacher_layers: N, the teacher's (>= M), an int likewise.
         strategy: "uniform", "top", "bottom", or an explicit list of M teacher layers (1..N,
             increasing) for student layers 1..M; a list of M + 1 starting with 0 is accepted too.
+            The list may be a sequence of ints or numpy integers, a 1-D numpy integer array or
+            a torch integer tensor; it is returned as Python ints.
     Returns:
         [0, g(1), ..., g(M)]: M + 1 teacher layer indices, g(0) = 0 for the embeddings.
     Raises:
-        ValueError: for M < 1, M > N, an unknown strategy, a uniform mapping with N not
-            divisible by M (the message suggests an explicit list), or a list of the wrong
-            length, out of range or not increasing.
+        ValueError: for a layer count that is not an int, M < 1, M > N, an unknown strategy, a
+            uniform mapping with N not divisible by M (the message suggests an explicit list), or
+            a list with a non-integer entry, of the wrong length, out of range or not increasing
+            (the message says which).
     Source: TinyBERT, Jiao et al. 2020, Section 3.1 (n = g(m), Eq. 6) and Section 4.5.
     """
-    M, N = student_layers, teacher_layers
-    if not (isinstance(M, int) and isinstance(N, int) and 1 <= M <= N):
+    M, N = _layer_count(student_layers, "student_layers"), _layer_count(teacher_layers, "teacher_layers")
+    if not 1 <= M <= N:
         raise ValueError(f"need 1 <= student_layers <= teacher_layers, got student_layers={M!r} and "
                          f"teacher_layers={N!r}: a student cannot learn from more teacher layers than there are")
     if isinstance(strategy, str):
@@ -60,14 +94,16 @@ def layer_mapping(student_layers: int, teacher_layers: int, strategy: str | Sequ
         if strategy == "bottom":
             return list(range(M + 1))
         raise ValueError(f"strategy must be one of {list(STRATEGIES)} or a list of {M} teacher layers, got {strategy!r}")
-    layers = list(strategy)
-    if len(layers) == M + 1 and layers[:1] == [0]:
-        layers = layers[1:]                              # [0, g(1), ..., g(M)] given in full
-    ok = (len(layers) == M and all(isinstance(n, int) and not isinstance(n, bool) for n in layers)
-          and all(1 <= n <= N for n in layers) and all(a < b for a, b in zip(layers, layers[1:])))
-    if not ok:
+    given = _layer_list(strategy, M)
+    layers = given[1:] if len(given) == M + 1 and given[:1] == [0] else given   # [0, g(1), ..., g(M)] in full
+    if len(layers) != M:
+        problem = f"{len(layers)} layers, not {M}"
+    else:
+        problem = next((f"{n} is not in 1..{N}" for n in layers if not 1 <= n <= N), None) or next(
+            (f"{a} then {b} is not increasing" for a, b in zip(layers, layers[1:]) if a >= b), None)
+    if problem:
         raise ValueError(f"an explicit mapping must list {M} teacher layers (one per student layer), increasing, "
-                         f"each in 1..{N} (0 is the embedding layer, mapped to itself), got {list(strategy)!r}")
+                         f"each in 1..{N} (0 is the embedding layer, mapped to itself), got {given!r}: {problem}")
     return [0] + layers
 
 
