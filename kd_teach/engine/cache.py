@@ -1,6 +1,6 @@
 """A cache of what several runs, tests and notebooks share, so each is made once.
 
-Teachers fine-tuned on SST-2 (:func:`finetuned_teacher`), teachers given a trained masked-LM
+Teachers fine-tuned on SST-2 or a user's task (:func:`finetuned_teacher`), teachers given a trained masked-LM
 head on the general corpus (:func:`mlm_teacher`), general TinyBERT students
 (:func:`general_tinybert`) and TinyBERT's augmented SST-2 (:func:`augmented_sst2`).
 
@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, BertForMaskedLM, PreTrainedModel
 
 from kd_teach.engine.corpus import Corpus
-from kd_teach.engine.data import SST2Data
+from kd_teach.engine.data import TextClassificationData
 from kd_teach.engine.finetune import finetune_teacher
 from kd_teach.engine.models import DEFAULT_TEACHER, load_mlm_teacher, load_teacher, load_tokenizer, seeded
 from kd_teach.engine.presets import Preset
@@ -88,8 +88,13 @@ def recipe_key(prefix: str, recipe: dict) -> str:
     return f"{prefix}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
-def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
-    """A folder name that changes whenever anything shaping the fine-tuned teacher changes."""
+def teacher_key(preset: Preset, teacher_name: str | None = None, data: TextClassificationData | None = None) -> str:
+    """A folder name that changes whenever anything shaping the fine-tuned teacher changes.
+
+    ``data`` is the task it is fine-tuned on: SST-2 (:class:`~kd_teach.engine.data.SST2Data`, or None)
+    keeps the key it always had, which the committed reference results and users' caches name; any
+    other task's name, classes and data (its ``fingerprint``) are part of the key.
+    """
     name = teacher_name or preset.teacher or DEFAULT_TEACHER
     recipe = {"format": _FORMAT, "name": name, "task": "sst2", "train_size": preset.train_size,
               "max_length": preset.max_length, "batch_size": preset.batch_size,
@@ -97,17 +102,20 @@ def teacher_key(preset: Preset, teacher_name: str | None = None) -> str:
               "warmup_ratio": preset.warmup_ratio, "seed": preset.teacher_seed,
               "mixed_precision": preset.mixed_precision,
               "head": "seeded"}  # teachers cached before the head's init was seeded depended on what ran first
+    if data is not None and data.fingerprint is not None:
+        recipe.update(task=data.name, data=data.fingerprint, num_labels=data.num_labels)
     slug = name.rstrip("/").split("/")[-1].lower()
-    return recipe_key(f"{slug}-sst2-{preset.name}", recipe)
+    return recipe_key(f"{slug}-{recipe['task']}-{preset.name}", recipe)
 
 
-def finetuned_teacher(preset: Preset, data: SST2Data,
+def finetuned_teacher(preset: Preset, data: TextClassificationData,
                       teacher_name: str | None = None) -> tuple[PreTrainedModel, dict]:
-    """The SST-2-fine-tuned teacher for ``preset``: from the cache, or fine-tuned now and cached.
+    """The teacher fine-tuned on ``data``'s task for ``preset``: from the cache, or fine-tuned now and cached.
 
     Args:
         preset: fine-tuning settings (and the default teacher name).
-        data: SST-2, tokenised with the teacher's tokenizer.
+        data: the task (SST-2: :class:`~kd_teach.engine.data.SST2Data`), tokenised with the teacher's
+            tokenizer; its ``num_labels`` sizes the teacher's head.
         teacher_name: overrides ``preset.teacher``; None means the packaged all-MiniLM-L6-v2.
     Returns:
         (model in eval mode, info) where info holds ``path``, ``key`` (the cache folder's name,
@@ -116,10 +124,11 @@ def finetuned_teacher(preset: Preset, data: SST2Data,
         OfflineAssetError: if the teacher is not cached and cannot be loaded offline.
     """
     name = teacher_name or preset.teacher
-    folder = cache_dir() / "teachers" / teacher_key(preset, name)
+    folder = cache_dir() / "teachers" / teacher_key(preset, name, data)
 
     def build(partial: Path):
-        stage = finetune_teacher(preset, load_teacher(name, seed=preset.teacher_seed), data, checkpoint_dir=partial)
+        teacher = load_teacher(name, num_labels=data.num_labels, seed=preset.teacher_seed)
+        stage = finetune_teacher(preset, teacher, data, checkpoint_dir=partial)
         info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
                 "train_seconds": stage.train.seconds, "steps": stage.train.steps,
                 "evals": stage.train.evals, "history": stage.train.history}

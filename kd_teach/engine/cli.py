@@ -2,7 +2,11 @@
 
     kd-teach run sst2 [--preset smoke|cpu|gpu-full] [--teacher NAME] [--out DIR] [--seed N | --seeds 0,1,2]
                       [--rows spine|distilbert|tinybert|all|ROW,ROW...] [--general-student NAME] [--force]
+    kd-teach run --data FILE_OR_HUB_ID [--text-column C] [--label-column C] [--dev-data FILE] [--delimiter D]
+                 [--data-config NAME] [--task-name NAME] [--rows spine|ROW,ROW...] [--preset P] [--teacher NAME]
+                 [--out DIR] [--seed N | --seeds 0,1,2] [--force]
     kd-teach prepare-teacher mlm [--preset P] [--teacher NAME]
+    kd-teach evaluate PATH_OR_HUB_ID [--preset P] [--dev-size N] [--tokenizer NAME] [--json]
     kd-teach quiz [--topic SLUG] [--chapter NAME | --upto NAME] [--n N] [--seed N] [--no-shuffle]
                   [--export md|jupyterquiz] [--output FILE]
     kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
@@ -31,12 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kd-teach", description="Knowledge distillation of BERT, taught.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a task's distillation pipeline and write its results table")
-    run.add_argument("task", choices=["sst2"])
+    run.add_argument("task", nargs="?", choices=["sst2"], help="sst2, or none with --data (your own task)")
+    run.set_defaults(usage_error=run.error)
+    own = run.add_argument_group("your own task, instead of sst2 (teacher, baseline and hinton-kd rows)")
+    own.add_argument("--data", default=None, metavar="FILE_OR_HUB_ID",
+                     help="a CSV or TSV file with a header line, one row per example; or a hub data set id (online)")
+    own.add_argument("--text-column", default=None, metavar="C", help="the column of the text (default: text)")
+    own.add_argument("--label-column", default=None, metavar="C",
+                     help="the column of the label: strings or integers, two classes or more (default: label)")
+    own.add_argument("--dev-data", default=None, metavar="FILE",
+                     help="a dev file with the same columns (default: 10%% of each class held out of --data, seeded)")
+    own.add_argument("--delimiter", default=None, metavar="D",
+                     help="the files' field separator (default: a tab for .tsv/.tab, else a comma; 'tab' for a tab)")
+    own.add_argument("--data-config", default=None, metavar="NAME", help="the hub data set's configuration")
+    own.add_argument("--task-name", default=None, metavar="NAME",
+                     help="the task's name in the run folder and results.json (default: the file's stem)")
     run.add_argument("--preset", choices=sorted(PRESETS), default=None,
                      help="scale of the run (default: $KD_TEACH_PRESET or cpu)")
     run.add_argument("--teacher", default=None,
                      help="hub id or local folder (default: the preset's; packaged all-MiniLM-L6-v2 on cpu/smoke)")
-    run.add_argument("--out", default=None, help="output folder (default: runs/sst2-<preset>)")
+    run.add_argument("--out", default=None, help="output folder (default: runs/<task>-<preset>)")
     seeds = run.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=0, help="seed of the students (default 0)")
     seeds.add_argument("--seeds", type=_seed_list, default=None, metavar="N,N,...",
@@ -80,6 +98,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="build: (re)write exercises/ and solutions/*.ipynb; check: exit 1 if any is out of date")
     ex.add_argument("--solutions", default="solutions", metavar="DIR", help="solution sources (default: solutions)")
     ex.add_argument("--exercises", default="exercises", metavar="DIR", help="where exercises go (default: exercises)")
+    ev = sub.add_parser("evaluate", help="measure any sequence classifier (a folder or hub id) as the results table "
+                                         "measures its rows: dev accuracy, parameters, size, CPU latency")
+    ev.add_argument("model", metavar="PATH_OR_HUB_ID",
+                    help="a model folder (e.g. runs/sst2-cpu/models/hinton-kd) or a hub id (online or cached)")
+    ev.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                    help="dev sentences, truncation and latency repeats to use (default: the recipe of the run that "
+                         "saved the folder, else $KD_TEACH_PRESET or cpu)")
+    ev.add_argument("--dev-size", type=int, default=None, metavar="N", help="the first N dev sentences only")
+    ev.add_argument("--tokenizer", default=None, metavar="NAME",
+                    help="tokenizer folder or hub id, for a model folder saved without one")
+    ev.add_argument("--json", action="store_true", help="print the measurement and the stored row as JSON")
     return parser
 
 
@@ -179,6 +208,31 @@ def _record_mlm_teacher(path: str, preset, info: dict, probes: dict) -> None:
     print(f"recorded in {path}")
 
 
+def _task_spec(args: argparse.Namespace):
+    """``kd-teach run``'s task: None for sst2, else a :class:`kd_teach.engine.tasks.TaskSpec` of ``--data``.
+
+    Exactly one of the two must be given; the options of ``--data`` go with it only.
+    """
+    own = [o for o in ("text_column", "label_column", "dev_data", "delimiter", "data_config", "task_name")
+           if getattr(args, o) is not None]
+    if (args.task is None) == (args.data is None):
+        args.usage_error("give the task sst2 or your own data set, --data FILE_OR_HUB_ID (one of them)")
+    if args.task is not None:
+        if own:
+            args.usage_error(f"--{own[0].replace('_', '-')} goes with --data only")
+        return None
+    from kd_teach.engine.tasks import TaskDataError, TaskSpec
+
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    spec = TaskSpec(args.data, args.text_column or "text", args.label_column or "label", args.dev_data, delimiter,
+                    args.data_config, args.task_name)
+    try:
+        spec.task_name  # an unusable name (empty, or sst2) is an argument error
+    except TaskDataError as err:
+        args.usage_error(str(err))
+    return spec
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # a `kill` saves a checkpoint too, as Ctrl-C does
 
@@ -189,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         return _quiz(args)
     if args.command == "exercises":
         return _exercises(args)
+    if args.command == "evaluate":
+        from kd_teach.engine.measure import evaluate_command
+
+        return evaluate_command(args)
     signal.signal(signal.SIGTERM, _interrupt)
     from kd_teach.engine.presets import get_preset  #heavy imports after argument errors
 
@@ -196,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from kd_teach.engine.pipeline import expand_rows
 
+        task = _task_spec(args)
         try:
-            rows = expand_rows(args.rows)
+            rows = expand_rows(args.rows, "sst2" if task is None else task.task_name)
         except ValueError as err:
             print(f"kd-teach: error: --{err}", file=sys.stderr)
             return 2
@@ -234,12 +293,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.record:
                 _record_mlm_teacher(args.record, preset, info, probes)
             return 0
-        from kd_teach.engine.pipeline import run_sst2
+        from kd_teach.engine.pipeline import run_task
         from kd_teach.engine.runtime import distributed_state
+        from kd_teach.engine.tasks import TaskDataError
 
         log = print if distributed_state().is_main_process else (lambda *_: None)  # `accelerate launch`: one process speaks
-        run_sst2(preset, args.out or f"runs/sst2-{preset.name}", args.seeds or args.seed, args.teacher, rows,
-                 args.force, log)
+        name = "sst2" if task is None else task.task_name
+        try:
+            run_task(preset, task, args.out or f"runs/{name}-{preset.name}", args.seeds or args.seed, args.teacher,
+                     rows, args.force, log)
+        except TaskDataError as err:  # the user's data set, as given, cannot be used: the message says why
+            print(f"kd-teach: error: {err}", file=sys.stderr)
+            return 2
     except OfflineAssetError as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2

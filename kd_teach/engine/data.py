@@ -5,7 +5,9 @@ Local layout (GLUE format), found through ``$KD_TEACH_DATA_DIR``::
     $KD_TEACH_DATA_DIR/sst2/train.tsv   67,349 rows, header "sentence\\tlabel"
     $KD_TEACH_DATA_DIR/sst2/dev.tsv        872 rows
 
-Online, ``datasets.load_dataset("glue", "sst2")`` gives the same rows.
+Online, ``datasets.load_dataset("glue", "sst2")`` gives the same rows. :class:`TextClassificationData`
+holds any text-classification task ready for training; :class:`SST2Data` is SST-2's (a user's own
+file or hub data set: :mod:`kd_teach.engine.tasks`).
 """
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ def split_labelled_transfer(ds: Dataset, n_labelled: int | None, n_transfer: int
 
     The labelled rows are exactly ``subsample(ds, n_labelled, seed)``. The transfer rows come
     from the same shuffle, after them, so no sentence is in both. Their labels are *not*
-    dropped here; :class:`SST2Data` replaces them with :data:`UNLABELLED`.
+    dropped here; :class:`TextClassificationData` replaces them with :data:`UNLABELLED`.
 
     Raises:
         ValueError: if ``n_transfer`` < 0, or more rows are asked for than ``ds`` holds.
@@ -88,7 +90,7 @@ def split_labelled_transfer(ds: Dataset, n_labelled: int | None, n_transfer: int
         return subsample(ds, n_labelled, seed), None
     n_labelled = len(ds) if n_labelled is None else n_labelled
     if n_labelled + n_transfer > len(ds):
-        raise ValueError(f"train_size + transfer_size must be <= {len(ds):,} (the rows of SST-2 train), "
+        raise ValueError(f"train_size + transfer_size must be <= {len(ds):,} (the training rows), "
                          f"got {n_labelled:,} + {n_transfer:,}")
     shuffled = ds.shuffle(seed=seed)
     return shuffled.select(range(n_labelled)), shuffled.select(range(n_labelled, n_labelled + n_transfer))
@@ -145,8 +147,73 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
         sampler.generator.manual_seed(loader.kd_seed * 100_003 + epoch)
 
 
-class SST2Data:
-    """SST-2 ready for training: tokenised train and dev sets plus the raw dev sentences.
+class TextClassificationData:
+    """A text-classification task ready for training: tokenised train, transfer and dev sets, the raw dev sentences.
+
+    :class:`SST2Data` is SST-2's; :func:`kd_teach.engine.tasks.task_data` makes one from a user's file.
+
+    Args:
+        tokenizer: the teacher's tokenizer (students share it).
+        raw: splits ``train`` and ``validation`` with columns ``sentence`` (str) and ``label`` (class id).
+        label_names: the classes' names by id (a saved model's ``id2label``); ``num_labels`` is their number.
+        name: the task's name, in run folders, results.json's ``task`` and the teacher's cache key.
+        fingerprint: a short hash of the data, part of the fine-tuned teacher's cache key
+            (:func:`kd_teach.engine.cache.teacher_key`); None for SST-2, whose keys predate it.
+        train_size: rows of train to use with their labels (a seeded random subset), None for all.
+        dev_size: rows of dev to use (the first ones), None for all.
+        max_length: truncation length in tokens.
+        seed: picks the train subset; fixed per preset so every row sees the same sentences.
+        transfer_size: further train rows, disjoint from the labelled ones, kept *without* their
+            labels (each becomes :data:`UNLABELLED`): Hinton's transfer set, which only a
+            student learning from the teacher can use. ``self.transfer`` is None when 0.
+        origin: where the data came from, in words, for the run's log.
+    Raises:
+        ValueError: if train_size + transfer_size exceeds the training rows.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, raw: DatasetDict, label_names: tuple[str, ...],
+                 name: str, fingerprint: str | None = None, train_size: int | None = None,
+                 dev_size: int | None = None, max_length: int = 64, seed: int = 0, transfer_size: int = 0,
+                 origin: str = ""):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.name, self.fingerprint, self.origin = name, fingerprint, origin
+        self._label_names = tuple(label_names)
+        self.train_raw, transfer_raw = split_labelled_transfer(raw["train"], train_size, transfer_size, seed)
+        self.transfer = None
+        if transfer_raw is not None:
+            unlabelled = transfer_raw.map(lambda b: {"label": [UNLABELLED] * len(b["label"])}, batched=True)
+            self.transfer = tokenize(unlabelled, tokenizer, max_length)
+        dev = raw["validation"]
+        self.dev_raw = dev.select(range(min(dev_size, len(dev)))) if dev_size else dev
+        self.train = tokenize(self.train_raw, tokenizer, max_length)
+        self.dev = tokenize(self.dev_raw, tokenizer, max_length)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The classes' names by label index: a saved model's ``id2label``."""
+        return self._label_names
+
+    @property
+    def num_labels(self) -> int:
+        """Classes of the task: the teacher's and the students' outputs."""
+        return len(self.label_names)
+
+    @property
+    def dev_sentences(self) -> list[str]:
+        return self.dev_raw["sentence"]
+
+    def train_loader(self, batch_size: int, seed: int = 0, train: Dataset | None = None) -> DataLoader:
+        """Shuffled, length-grouped batches of ``train`` (default: the tokenised train set)."""
+        return make_loader(train if train is not None else self.train, self.tokenizer, batch_size,
+                           shuffle=True, seed=seed)
+
+    def dev_loader(self, batch_size: int = 64) -> DataLoader:
+        return make_loader(self.dev, self.tokenizer, batch_size)
+
+
+class SST2Data(TextClassificationData):
+    """SST-2 ready for training (:func:`load_sst2`): the task ``sst2``, classes negative (0) and positive (1).
 
     Args:
         tokenizer: the teacher's tokenizer (students share it).
@@ -164,33 +231,16 @@ class SST2Data:
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, train_size: int | None = None,
                  dev_size: int | None = None, max_length: int = 64, seed: int = 0, transfer_size: int = 0):
-        raw = load_sst2()
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.train_raw, transfer_raw = split_labelled_transfer(raw["train"], train_size, transfer_size, seed)
-        self.transfer = None
-        if transfer_raw is not None:
-            unlabelled = transfer_raw.map(lambda b: {"label": [UNLABELLED] * len(b["label"])}, batched=True)
-            self.transfer = tokenize(unlabelled, tokenizer, max_length)
-        dev = raw["validation"]
-        self.dev_raw = dev.select(range(min(dev_size, len(dev)))) if dev_size else dev
-        self.train = tokenize(self.train_raw, tokenizer, max_length)
-        self.dev = tokenize(self.dev_raw, tokenizer, max_length)
+        super().__init__(tokenizer, load_sst2(), ("negative", "positive"), "sst2", None, train_size, dev_size,
+                         max_length, seed, transfer_size, origin="SST-2 (GLUE)")
 
     @property
-    def dev_sentences(self) -> list[str]:
-        return self.dev_raw["sentence"]
-
-    def train_loader(self, batch_size: int, seed: int = 0, train: Dataset | None = None) -> DataLoader:
-        """Shuffled, length-grouped batches of ``train`` (default: the tokenised train set)."""
-        return make_loader(train if train is not None else self.train, self.tokenizer, batch_size,
-                           shuffle=True, seed=seed)
+    def label_names(self) -> tuple[str, ...]:
+        """The classes' names by label index (SST-2: 0 negative, 1 positive): a saved model's ``id2label``."""
+        return ("negative", "positive")
 
     @classmethod
     def from_preset(cls, tokenizer: PreTrainedTokenizerBase, preset, seed: int = 0) -> "SST2Data":
         """The data a :class:`kd_teach.engine.presets.Preset` asks for (sizes, length, transfer set)."""
         return cls(tokenizer, preset.train_size, preset.dev_size, preset.max_length, seed, preset.transfer_size)
-
-    def dev_loader(self, batch_size: int = 64) -> DataLoader:
-        return make_loader(self.dev, self.tokenizer, batch_size)
 

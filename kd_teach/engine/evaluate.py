@@ -13,19 +13,21 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from kd_teach.engine.data import SST2Data, make_loader, token_lengths
+from kd_teach.engine.model_folder import model_dir, save_model_folder
 from kd_teach.engine.models import count_parameters, model_inputs, size_on_disk_mb
 from kd_teach.engine.runtime import default_device, distributed_state, flush_denormals
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, loader: DataLoader,
+                   device: str | torch.device | None = None) -> torch.Tensor:
     """Logits of ``model`` over every batch of ``loader``, in loader order.
 
-    Runs on the GPU when there is one (the model is moved there, and stays).
+    Runs on ``device``; by default on the GPU when there is one (the model is moved there, and stays).
     Returns:
         (examples, classes) float32 tensor on the CPU.
     """
-    device = default_device()
+    device = torch.device(device) if device is not None else default_device()
     model.eval().to(device)
     out = []
     for batch in loader:
@@ -34,9 +36,9 @@ def predict_logits(model: torch.nn.Module, loader: DataLoader) -> torch.Tensor:
     return torch.cat(out)
 
 
-def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Share of examples whose argmax logit equals the label (the loader yields ``labels``)."""
-    logits = predict_logits(model, loader)
+def accuracy(model: torch.nn.Module, loader: DataLoader, device: str | torch.device | None = None) -> float:
+    """Share of examples whose argmax logit equals the label (the loader yields ``labels``), on ``device``."""
+    logits = predict_logits(model, loader, device)
     labels = torch.cat([b["labels"] for b in loader])
     return (logits.argmax(-1) == labels).float().mean().item()
 
@@ -78,6 +80,10 @@ def latency_ms_per_sentence(
     The model is copied to the CPU in float32; each repeat runs every batch of ``sentences``
     (padded to the longest in its batch, as in serving) after one warm-up pass, and the
     median over repeats is divided by the number of sentences. Threads: torch's default.
+    No autograd is recorded (``torch.inference_mode``), as in serving: recording it cost about
+    10% at batch 1 on a MiniLM teacher, and a runtime without autograd (ONNX Runtime, through
+    :class:`kd_teach.engine.deploy.OnnxClassifier`, timed by this same function) must be
+    compared with torch on equal terms.
     """
     model = model.to("cpu").eval()
     batches = [model_inputs(model, tokenizer(sentences[i:i + batch_size], padding=True, truncation=True,
@@ -90,7 +96,7 @@ def latency_ms_per_sentence(
             model(**b)  # b: only the inputs this model takes (DistilBERT has no token types)
         return time.perf_counter() - t0
 
-    with flush_denormals():  # as a deployed model would run; denormals can cost ~20x on a CPU
+    with flush_denormals(), torch.inference_mode():  # as served; denormals can cost ~20x on a CPU
         one_pass()  # warm-up: allocations, lazy init
         seconds = statistics.median(one_pass() for _ in range(repeats))
     return 1000.0 * seconds / len(sentences)
@@ -105,7 +111,7 @@ def evaluate(
     save_dir: str | Path | None = None,
     latency_sentences: int = 64,
 ) -> dict:
-    """Dev accuracy, parameters, size on disk (MB) and latency (ms/sentence) at batch 1 and 32.
+    """Dev accuracy, parameters, size of the weights (MB) and latency (ms/sentence) at batch 1 and 32.
 
     Args:
         model: a sequence classifier.
@@ -113,11 +119,15 @@ def evaluate(
         tokenizer: the model's tokenizer, for the latency runs.
         dev_sentences: raw dev sentences; the first ``latency_sentences`` time the model.
         repeats: timed passes per batch size (median reported).
-        save_dir: where the model is saved to measure its size (a temporary folder if None).
+        save_dir: the model's saved folder, whose weight files are measured
+            (:func:`kd_teach.engine.models.size_on_disk_mb`); the model is saved there first if it
+            holds no ``config.json``, or to a temporary folder if None.
     Returns:
-        dict with ``accuracy``, ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
+        dict with ``accuracy``, ``dev_sentences`` (examples in ``dev_loader``), ``params``,
+        ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
     """
-    metrics = {"accuracy": accuracy(model, dev_loader), "params": count_parameters(model)}
+    metrics = {"accuracy": accuracy(model, dev_loader), "dev_sentences": len(dev_loader.dataset),
+               "params": count_parameters(model)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(save_dir) if save_dir else Path(tmp)
         if not (folder / "config.json").is_file():
@@ -129,9 +139,19 @@ def evaluate(
     return metrics
 
 
+def save_row_model(model: PreTrainedModel, data: SST2Data, folder: Path) -> Path | None:
+    """Save ``model`` as a complete folder (:func:`kd_teach.engine.model_folder.save_model_folder`: weights,
+    ``data``'s label names, the tokenizer truncating at ``data.max_length``); the model card is added
+    once the row is stamped (``run_sst2``). In a multi-GPU run only the main process writes:
+    returns ``folder`` there, None in the others (:func:`evaluate` then measures a temporary copy)."""
+    if not distributed_state().is_main_process:
+        return None
+    return save_model_folder(model, data.tokenizer, folder, data.label_names, max_length=data.max_length)
+
+
 def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
-    """Save a trained student under ``out/models/<name>`` (``<name>-seed<N>`` for seeds other than 0), measure
-    it, drop its checkpoints, return its row.
+    """Save a trained student as a complete model folder under ``out/models/<name>`` (``<name>-seed<N>`` for
+    seeds other than 0; :func:`save_row_model`), measure it, drop its checkpoints, return its row.
 
     Args:
         stage: a :class:`kd_teach.engine.train.StageResult` (the model and its training record).
@@ -139,14 +159,10 @@ def finish_row(name: str, stage, data, preset, out: Path, seed: int) -> dict:
         preset: gives the evaluation batch size, latency repeats and the preset's name.
         out: the run folder; checkpoints were under ``out/checkpoints/<name>-<preset>-seed<seed>``.
     """
-    model_dir = out / "models" / (name if seed == 0 else f"{name}-seed{seed}")
-    main = distributed_state().is_main_process                        # in a multi-GPU run, one process writes
-    if main:
-        shutil.rmtree(model_dir, ignore_errors=True)
-        stage.model.save_pretrained(model_dir)
+    folder = save_row_model(stage.model, data, model_dir(out, name, seed))  # None: not the main process
     metrics = evaluate(stage.model, data.dev_loader(preset.eval_batch_size), data.tokenizer,
-                       data.dev_sentences, preset.latency_repeats, save_dir=model_dir if main else None)
-    if main:
+                       data.dev_sentences, preset.latency_repeats, save_dir=folder)
+    if folder is not None:
         shutil.rmtree(out / "checkpoints" / f"{name}-{preset.name}-seed{seed}", ignore_errors=True)
     return {"name": name, **metrics, "train_seconds": stage.seconds, "seed": seed, "preset": preset.name,
             "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in stage.train.evals]}

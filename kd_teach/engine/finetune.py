@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from kd_teach.engine.data import SST2Data
+from kd_teach.engine.data import TextClassificationData
 from kd_teach.engine.evaluate import dev_accuracy_fn
 from kd_teach.engine.models import model_inputs
 from kd_teach.engine.presets import Preset
@@ -30,9 +30,9 @@ def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return student_loss(model(**model_inputs(model, batch)).logits, batch["labels"])
 
 
-def train_on_labels(preset: Preset, model: torch.nn.Module, data: SST2Data, epochs: int, lr: float,
+def train_on_labels(preset: Preset, model: torch.nn.Module, data: TextClassificationData, epochs: int, lr: float,
                     seed: int = 0, checkpoint_dir: str | Path | None = None, desc: str = "fine-tuning") -> StageResult:
-    """Train ``model`` on SST-2's labelled sentences with hard labels (cross-entropy), evaluating on dev each epoch.
+    """Train ``model`` on the task's labelled sentences with hard labels (cross-entropy), evaluating on dev each epoch.
 
     Batch size, warm-up and mixed precision come from ``preset``; checkpoints in
     ``checkpoint_dir`` make it resumable.
@@ -46,9 +46,9 @@ def train_on_labels(preset: Preset, model: torch.nn.Module, data: SST2Data, epoc
     return StageResult.since(model, result, t0)
 
 
-def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
+def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: TextClassificationData,
                      checkpoint_dir: str | Path | None = None) -> StageResult:
-    """Fine-tune the pretrained teacher on SST-2 with hard labels (cross-entropy).
+    """Fine-tune the pretrained teacher on the task (SST-2, or a user's) with hard labels (cross-entropy).
 
     Settings from ``preset`` (``teacher_epochs``, ``teacher_lr``, ``teacher_seed``). A
     pretrained-only teacher is no use for task distillation: its classifier head is random
@@ -58,7 +58,7 @@ def finetune_teacher(preset: Preset, teacher: torch.nn.Module, data: SST2Data,
                            checkpoint_dir, "teacher fine-tuning")
 
 
-def train_baseline(preset: Preset, student: torch.nn.Module, data: SST2Data, seed: int = 0,
+def train_baseline(preset: Preset, student: torch.nn.Module, data: TextClassificationData, seed: int = 0,
                    checkpoint_dir: str | Path | None = None) -> StageResult:
     """Train the student from hard labels only: the row every distillation must beat.
 

@@ -108,11 +108,18 @@ def load_teacher(
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
+    from transformers.utils import logging as hf_logging
+
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    with seeded(seed):
-        return AutoModelForSequenceClassification.from_pretrained(
-            resolve_teacher(name), num_labels=num_labels, **kwargs
-        )
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "classifier MISSING" load report: a new head is what we asked for
+    try:
+        with seeded(seed):
+            return AutoModelForSequenceClassification.from_pretrained(
+                resolve_teacher(name), num_labels=num_labels, **kwargs
+            )
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def load_encoder(name: str | None = None) -> PreTrainedModel:
@@ -164,9 +171,25 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+WEIGHT_FILES = ("model*.safetensors", "pytorch_model*.bin")  # what from_pretrained loads, shards included
+
+
 def size_on_disk_mb(path: str | os.PathLike) -> float:
-    """Size of a saved model folder in MB (10^6 bytes): weights, config and tokenizer files."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
+    """Size of the weights of a saved model folder, in MB (10^6 bytes): the results table's ``size_mb``.
+
+    Only the weight files count (``model.safetensors``, or ``pytorch_model.bin`` when there is
+    no safetensors file; sharded ``model-0000N-of-0000M.safetensors`` summed), so the size
+    measures the model, not the config, tokenizer or model card saved beside it. A float32
+    model weighs about 4 bytes per parameter.
+
+    Raises:
+        FileNotFoundError: when the folder holds no weight file.
+    """
+    folder = Path(path)
+    files = sorted(folder.glob(WEIGHT_FILES[0])) or sorted(folder.glob(WEIGHT_FILES[1]))
+    if not files:
+        raise FileNotFoundError(f"no model weights ({' or '.join(WEIGHT_FILES)}) in {folder}")
+    return sum(f.stat().st_size for f in files) / 1e6
 
 
 @lru_cache(maxsize=None)

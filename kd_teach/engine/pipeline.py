@@ -6,6 +6,9 @@ and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04); ``ti
 :mod:`kd_teach.tinybert.rows`). ``run_sst2`` is
 what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
 run (prepared teachers' training times come from when they were trained and cached).
+
+``run_task`` runs the same table on a user's own task (``kd-teach run --data FILE``, read by
+:mod:`kd_teach.engine.tasks`): the spine's rows, for any number of classes.
 """
 from __future__ import annotations
 
@@ -20,14 +23,16 @@ from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
 from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
 from kd_teach.engine.cache import finetuned_teacher, mlm_teacher, recipe_key, shown
 from kd_teach.engine.corpus import Corpus
-from kd_teach.engine.data import SST2Data
-from kd_teach.engine.evaluate import evaluate, finish_row, teacher_logits
+from kd_teach.engine.data import SST2Data, TextClassificationData
+from kd_teach.engine.evaluate import evaluate, finish_row, save_row_model, teacher_logits
 from kd_teach.engine.finetune import train_baseline, train_on_labels
+from kd_teach.engine.model_folder import model_dir, pretrained_student_card, save_model_folder, write_model_cards
 from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.presets import Preset
 from kd_teach.engine.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
                                     plot_results, seed_table, upsert_rows)
 from kd_teach.engine.runtime import distributed_state
+from kd_teach.engine.tasks import TaskSpec, task_data
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
 
@@ -42,12 +47,13 @@ DISTILBERT_ROWS = ROW_GROUPS["distilbert"]
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
 
 
-def expand_rows(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def expand_rows(spec: str | tuple[str, ...] | list[str], task: str = "sst2") -> tuple[str, ...]:
     """Row names from a group (``"spine"``, ``"distilbert"``, ``"tinybert"``, ``"all"``) or comma-separated row
     names, in table order.
 
     Raises:
-        ValueError: for a name that is neither a row nor a group; the message lists both.
+        ValueError: for a name that is neither a row nor a group; the message lists both. For a ``task``
+            other than SST-2, for a row outside the spine (the DistilBERT and TinyBERT rows are SST-2's only).
     """
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     wanted = set()
@@ -55,7 +61,12 @@ def expand_rows(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if n not in ROWS and n not in ROW_GROUPS:
             raise ValueError(f"rows must be among {list(ROWS)} or the groups {list(ROW_GROUPS)}, got {n!r}")
         wanted.update(ROW_GROUPS.get(n, (n,)))
-    return tuple(r for r in ROWS if r in wanted)
+    rows = tuple(r for r in ROWS if r in wanted)
+    others = [r for r in rows if r not in ROW_GROUPS["spine"]]
+    if task != "sst2" and others:
+        raise ValueError(f"rows {', '.join(others)} run on SST-2 only for now; on task {task!r} run the spine "
+                         "(teacher, baseline, hinton-kd)")
+    return rows
 
 
 def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
@@ -83,12 +94,15 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
         if name == "distilbert":
             pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
                                      f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
-            if distributed_state().is_main_process:
-                pre.model.save_pretrained(out / "models" / "distilbert-pretrained")
             pre_seconds = pre.seconds
             curves["distilbert-pretraining"] = pre.train.history
             extra.update(pretrain_steps=pre.train.steps, pretrain_seconds=pre.seconds,
                          student_masked_accuracy=pre.train.evals[-1]["masked_accuracy"])
+            if distributed_state().is_main_process:  # a masked-LM, loadable with pipeline("fill-mask", ...)
+                save_model_folder(pre.model, data.tokenizer, out / "models" / "distilbert-pretrained",
+                                  card_text=pretrained_student_card(pre.train.steps, extra["student_masked_accuracy"],
+                                                                    preset.corpus_max_length),
+                                  max_length=preset.corpus_max_length)
             log(f"distilbert: pre-training distillation {pre.train.steps} steps in {pre.seconds:.0f} s; student "
                 f"held-out masked-token accuracy {extra['student_masked_accuracy']:.4f}")
         else:  # the cut student's own held-out MLM accuracy, to compare with the distilled one
@@ -140,7 +154,7 @@ def set_aside_other_teachers_table(path: Path, teacher_key: str, log=print) -> N
         log(f"{path} was written with another teacher ({old}): kept as {aside}, starting a new table")
 
 
-def spine_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
+def spine_rows(preset: Preset, teacher, data: TextClassificationData, out: Path, seed: int, rows: tuple[str, ...],
                z_t, teacher_pass_seconds: float, log=print) -> tuple[list[dict], dict]:
     """The spine's student rows for one seed: ``baseline`` (hard labels) and ``hinton-kd`` (soft targets).
 
@@ -151,7 +165,7 @@ def spine_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, ro
     new_rows, curves = [], {}
     n_transfer = 0 if data.transfer is None else len(data.transfer)
     for name in (r for r in ("baseline", "hinton-kd") if r in rows):
-        student = build_student(teacher.config, preset.student, seed=seed)
+        student = build_student(teacher.config, preset.student, num_labels=data.num_labels, seed=seed)
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
         if name == "baseline":
             stage = train_baseline(preset, student, data, seed, ckpt)
@@ -176,19 +190,28 @@ def _curve_names(curves: dict, seed: int) -> dict:
 
 def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0, teacher_name: str | None = None,
              rows: str | tuple[str, ...] = "spine", force: bool = False, log=print) -> dict:
+    """SST-2's results table: :func:`run_task` with ``task=None``."""
+    return run_task(preset, None, out_dir, seed, teacher_name, rows, force, log)
+
+
+def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: int | Sequence[int] = 0,
+             teacher_name: str | None = None, rows: str | tuple[str, ...] = "spine", force: bool = False,
+             log=print) -> dict:
     """Fine-tune (or load) the teacher, train the students, write ``out_dir/results.{json,md,png}``.
 
     Args:
         preset: the scale (see :mod:`kd_teach.engine.presets`).
+        task: a user's data set (:class:`kd_teach.engine.tasks.TaskSpec`, read at the preset's sizes capped
+            at what it holds: :func:`kd_teach.engine.tasks.task_data`), or None for SST-2.
         out_dir: where results, student models, checkpoints and curves go.
         seed: one seed or several (``[0, 1, 2]``): every student row is trained once per seed
             (initialisation, batch order, dropout, masks) and stored per seed; the teacher is
             fine-tuned once per preset with ``preset.teacher_seed`` and cached. ``results.md``
             shows each row's dev accuracy per seed and its mean ± sd.
         teacher_name: overrides ``preset.teacher`` (None: the packaged all-MiniLM-L6-v2).
-        rows: rows or groups to compute (see :func:`expand_rows`); the teacher is always
-            measured again (the reference of every ratio). Other rows already in
-            ``results.json`` are kept.
+        rows: rows or groups to compute (see :func:`expand_rows`; a user's task has the spine's
+            only); the teacher is always measured again (the reference of every ratio). Other
+            rows already in ``results.json`` are kept.
         force: recompute rows that ``results.json`` already holds for this preset and seed
             (without it they are skipped). A row interrupted mid-training is never stored: it
             resumes from its last checkpoint either way.
@@ -196,19 +219,26 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0,
         The results table as written to ``results.json``.
     Raises:
         ValueError: for an unknown row or group name, or no seed.
-        OfflineAssetError: when a model or SST-2 cannot be had offline.
+        OfflineAssetError: when a model, SST-2 or a hub data set cannot be had offline.
+        kd_teach.engine.tasks.TaskDataError: when a user's data set cannot be used as given.
     """
-    rows = expand_rows(rows)
+    rows = expand_rows(rows, "sst2" if task is None else task.task_name)
     seeds = [seed] if isinstance(seed, int) else list(seed)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be one or more distinct integers, got {seed!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = SST2Data.from_preset(load_tokenizer(teacher_name or preset.teacher), preset, seed=DATA_SEED)
+    tokenizer = load_tokenizer(teacher_name or preset.teacher)
+    if task is None:
+        data = SST2Data.from_preset(tokenizer, preset, seed=DATA_SEED)
+    else:
+        data = task_data(task, tokenizer, preset, seed=DATA_SEED)
+        log(f"{data.name}: {data.origin}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # once the data is had: a bad file leaves no empty run folder
     n_transfer = 0 if data.transfer is None else len(data.transfer)
-    log(f"SST-2: {len(data.train):,} labelled training sentences, {n_transfer:,} more without labels "
-        f"(the KD student's transfer set), {len(data.dev):,} dev sentences; preset {preset.name}")
+    log(f"{'SST-2' if task is None else data.name}: {len(data.train):,} labelled training sentences, "
+        f"{n_transfer:,} more without labels (the KD student's transfer set), {len(data.dev):,} dev sentences; "
+        f"preset {preset.name}")
 
     teacher, info = finetuned_teacher(preset, data, teacher_name)
     log(f"teacher: {'loaded from cache' if info['cached'] else 'fine-tuned'} ({shown(info['path'])})")
@@ -223,13 +253,14 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0,
         todo[s] = tuple(r for r in rows if r not in done)
     # The teacher row is always re-measured: it is the reference of every ratio in the table.
     metrics = evaluate(teacher, data.dev_loader(preset.eval_batch_size), data.tokenizer,
-                       data.dev_sentences, preset.latency_repeats, save_dir=info["path"])
+                       data.dev_sentences, preset.latency_repeats,
+                       save_dir=save_row_model(teacher, data, model_dir(out, "teacher")))  # a complete copy
     teacher_row = {"name": "teacher", **metrics, "train_seconds": info["train_seconds"],
                    "seed": preset.teacher_seed, "preset": preset.name, "teacher": info["teacher"],
                    "teacher_key": info["key"], "cached": info["cached"], "train_size": len(data.train),
                    "steps": info["steps"], "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]}
     log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
-    table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset)
+    table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset, data.name)
 
     z_t, pass_seconds = None, 0.0
     for s in seeds:
@@ -246,7 +277,8 @@ def run_sst2(preset: Preset, out_dir: str | Path, seed: int | Sequence[int] = 0,
             more_rows, more_curves = tinybert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)
-        table = _write(out, [_stamped(r, preset, info["key"]) for r in new_rows], _curve_names(curves, s), preset)
+        table = _write(out, [_stamped(r, preset, info["key"]) for r in new_rows], _curve_names(curves, s), preset,
+                       data.name)
 
     if not distributed_state().is_main_process:  # the other processes of a multi-GPU run computed the same rows; one writes them
         return table
@@ -263,15 +295,16 @@ def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
 
 
-def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset) -> dict:
+def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, task: str = "sst2") -> dict:
     """Add ``new_rows`` to ``out/results.json`` (and the curves to ``curves.json``); rewrite ``results.md`` and the plot.
 
     The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> settings).
     """
     if not distributed_state().is_main_process:
-        return {"task": "sst2", "rows": new_rows}
+        return {"task": task, "rows": new_rows}
     recipes = {**load_results(out / "results.json").get("recipes", {}), preset_key(preset): preset.to_dict()}
-    table = upsert_rows(out / "results.json", new_rows, task="sst2", recipes=recipes)
+    table = upsert_rows(out / "results.json", new_rows, task=task, recipes=recipes)
+    write_model_cards(out, table, new_rows)                   # each new row's model folder gets its README.md
     rows = table["rows"]
     text = markdown_table(rows)
     if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
@@ -283,7 +316,7 @@ def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset) -> dic
             text = ("Headline comparisons (a difference is resolved at twice the seed spread, with every seed "
                     "agreeing):\n\n" + comparison_table(rows, pairs) + "\n\n" + text)
     (out / "results.md").write_text(text + "\n")
-    plot_results(rows, out / "results.png")
+    plot_results(rows, out / "results.png", "SST-2" if task == "sst2" else task)
     old_curves = json.loads((out / "curves.json").read_text()) if (out / "curves.json").is_file() else {}
     (out / "curves.json").write_text(json.dumps({**old_curves, **curves}))
     return table

@@ -1,7 +1,8 @@
 """The results table: one JSON file that every chapter adds rows to, shown as Markdown and a plot.
 
 ``DIR/results.json`` is ``{"rows": [{"name", "seed", "accuracy", "params", "size_mb", "latency_ms_b1",
-"latency_ms_b32", "speedup", "train_seconds", ...}], "machine": {...}}``. A row is replaced by
+"latency_ms_b32", "speedup", "train_seconds", ...}], "machine": {...}}`` (``size_mb``: the model's weight files
+in MB, not the tokenizer or card saved beside them; latencies: CPU, ms per sentence). A row is replaced by
 name and seed, so re-running a chapter updates its rows and keeps the others, and a run over
 several seeds (``kd-teach run sst2 --seeds 0,1,2``) keeps one row per seed:
 :func:`seed_summary` and :func:`seed_table` give their mean and standard deviation.
@@ -259,8 +260,8 @@ def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None
     return fig
 
 
-def plot_results(rows: list[dict], path: str | os.PathLike | None = None):
-    """Accuracy against parameters and against latency (batch 32), one labelled point per row.
+def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: str = "SST-2"):
+    """Accuracy against parameters and against latency (batch 32), one labelled point per row, on ``task``'s dev set.
 
     Saves a PNG at ``path`` when given; returns the matplotlib figure.
     """
@@ -275,9 +276,9 @@ def plot_results(rows: list[dict], path: str | os.PathLike | None = None):
             ax.scatter(x, row["accuracy"], s=60)
             ax.annotate(row["name"], (x, row["accuracy"]), textcoords="offset points", xytext=(5, 5))
         ax.set_xlabel(label)
-        ax.set_ylabel("SST-2 dev accuracy")
+        ax.set_ylabel(f"{task} dev accuracy")
         ax.grid(alpha=0.3)
-    fig.suptitle("SST-2: accuracy against size and speed")
+    fig.suptitle(f"{task}: accuracy against size and speed")
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from kd_teach.engine.data import SST2Data
+from kd_teach.engine.data import TextClassificationData
 from kd_teach.engine.evaluate import dev_accuracy_fn, teacher_logits
 from kd_teach.engine.models import model_inputs
 from kd_teach.engine.presets import Preset
@@ -20,7 +20,7 @@ from kd_teach.engine.train import StageResult, TrainConfig, train
 from kd_teach.hinton.losses import kd_loss
 
 
-def transfer_set(data: SST2Data) -> Dataset:
+def transfer_set(data: TextClassificationData) -> Dataset:
     """What the KD student learns from: the labelled train set plus the unlabelled transfer set.
 
     Hinton et al. (2015), Section 2: the transfer set "could consist entirely of unlabeled
@@ -40,7 +40,7 @@ def hinton_loss_fn(preset: Preset):
     return loss_fn
 
 
-def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: SST2Data,
+def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: TextClassificationData,
                     seed: int = 0, checkpoint_dir: str | Path | None = None,
                     teacher_logits_cache: torch.Tensor | None = None, epochs: int | None = None,
                     lr: float | None = None, desc: str | None = None) -> StageResult:
@@ -51,9 +51,9 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
 
     Args:
         preset: gives T, alpha, beta, epochs (``kd_epochs``) and learning rate.
-        teacher: the SST-2-fine-tuned teacher (a pretrained-only teacher teaches nothing).
+        teacher: the teacher fine-tuned on the task (a pretrained-only teacher teaches nothing).
         student: the student to train, sharing the teacher's tokenizer.
-        data: SST-2, with its transfer set if the preset asks for one.
+        data: the task (SST-2, or a user's), with its transfer set if the preset asks for one.
         seed: seeds the batch order and dropout.
         teacher_logits_cache: (rows of the transfer set, classes), to skip recomputing them.
         epochs, lr, desc: override ``preset.kd_epochs`` (or ``student_epochs``), ``preset.student_lr``
