@@ -142,6 +142,17 @@ def test_distilbert_without_token_types_exports_and_quantises(tiny_distilbert, t
             assert z.shape == expected.shape and (z - expected).abs().max() < 0.05
 
 
+def test_an_onnx_session_leaves_the_denormal_mode_as_it_found_it(onnx_teacher, tokenizer):
+    """ONNX Runtime flushes denormals on the thread that opens a session and never switches back;
+    left so, hypothesis (and any numerics after) would run in a non-IEEE mode."""
+    from kd_teach.engine.runtime import _denormals_flushed
+
+    assert not _denormals_flushed()
+    runner = OnnxClassifier(onnx_teacher[1])
+    runner(**tokenizer(["fine ."], return_tensors="pt"))
+    assert not _denormals_flushed()
+
+
 def test_a_missing_input_is_named(onnx_teacher, tokenizer):
     batch = tokenizer(["fine ."], return_tensors="pt")
     with pytest.raises(ValueError, match="token_type_ids"):

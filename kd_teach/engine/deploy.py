@@ -68,6 +68,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from kd_teach.engine.evaluate import accuracy, latency_ms_per_sentence
 from kd_teach.engine.models import count_parameters, model_inputs, size_on_disk_mb
 from kd_teach.engine.report import with_teacher_ratios
+from kd_teach.engine.runtime import flush_denormals
 
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # DistilBERT's graph has no token_type_ids
@@ -220,7 +221,8 @@ class OnnxClassifier(torch.nn.Module):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        with flush_denormals():  # ORT sets the calling thread's denormal mode and never resets it
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
