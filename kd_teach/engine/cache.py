@@ -27,7 +27,8 @@ from transformers import AutoModelForSequenceClassification, BertForMaskedLM, Pr
 from kd_teach.engine.corpus import Corpus
 from kd_teach.engine.data import TextClassificationData
 from kd_teach.engine.finetune import finetune_teacher
-from kd_teach.engine.models import DEFAULT_TEACHER, load_mlm_teacher, load_teacher, load_tokenizer, seeded
+from kd_teach.engine.models import (DEFAULT_TEACHER, load_mlm_teacher, load_teacher, load_tokenizer, quiet_transformers,
+                                    seeded)
 from kd_teach.engine.presets import Preset
 from kd_teach.engine.runtime import distributed_state
 
@@ -212,15 +213,9 @@ def general_tinybert_key(preset: Preset, teacher_name: str | None = None, seed: 
 def load_general_student(path: str | Path, seed: int = 0, num_labels: int = 2):
     """A general TinyBERT (an encoder folder) as a ``BertForSequenceClassification`` with a new, seeded head."""
     from transformers import BertForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the new classifier head is expected
-    try:
-        with seeded(seed):
-            return BertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    with quiet_transformers(), seeded(seed):  # the new classifier head is expected
+        return BertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
 
 
 def general_tinybert(preset: Preset, corpus: Corpus | None = None, teacher_name: str | None = None, seed: int = 0,

@@ -87,7 +87,7 @@ def _source(name: str) -> str:
         ValueError: a folder without ``config.json``.
         OfflineAssetError: a hub id that is neither cached nor reachable.
     """
-    from kd_teach.engine.models import resolve_teacher
+    from kd_teach.engine.models import quiet_transformers, resolve_teacher
 
     path = Path(name).expanduser()
     if path.is_dir():
@@ -135,13 +135,11 @@ def measure(name: str, preset: str | None = None, dev_size: int | None = None,
 
     from kd_teach.engine.data import SST2Data, make_loader
     from kd_teach.engine.evaluate import evaluate
-    from kd_teach.engine.models import resolve_teacher
+    from kd_teach.engine.models import quiet_transformers, resolve_teacher
 
     disable_progress_bars()
     hf_logging.disable_progress_bar()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with quiet_transformers():
         config = AutoConfig.from_pretrained(source)
         tok = AutoTokenizer.from_pretrained(resolve_teacher(tokenizer) if tokenizer else source)
         if len(tok) > config.vocab_size or len(tok) < config.vocab_size // 2:
@@ -151,8 +149,6 @@ def measure(name: str, preset: str | None = None, dev_size: int | None = None,
         order, labels_note = label_order(config.id2label, data.label_names)
         model, info = AutoModelForSequenceClassification.from_pretrained(source, dtype=torch.float32,
                                                                          output_loading_info=True)
-    finally:
-        hf_logging.set_verbosity(verbosity)
     if info["missing_keys"]:
         raise ValueError(f"{name} is not a trained sequence classifier: these weights are missing from it and "
                          f"would start random: {', '.join(sorted(info['missing_keys'])[:4])}")

@@ -84,6 +84,23 @@ def load_tokenizer(name: str | None = None) -> PreTrainedTokenizerBase:
 
 
 @contextmanager
+def quiet_transformers():
+    """transformers logs errors only inside the block; its previous verbosity is restored after.
+
+    Loading a pretrained encoder under a new head prints a "MISSING" load report for the head's
+    weights: expected when the head is what we asked for, and noise in a notebook's stored outputs.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+@contextmanager
 def seeded(seed: int):
     """Random draws inside come from ``seed`` (a new head's initialisation); the global state is restored after."""
     with torch.random.fork_rng(devices=[]):
@@ -108,18 +125,9 @@ def load_teacher(
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
-    from transformers.utils import logging as hf_logging
-
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "classifier MISSING" load report: a new head is what we asked for
-    try:
-        with seeded(seed):
-            return AutoModelForSequenceClassification.from_pretrained(
-                resolve_teacher(name), num_labels=num_labels, **kwargs
-            )
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    with quiet_transformers(), seeded(seed):  # a new head is what we asked for: no "MISSING" report
+        return AutoModelForSequenceClassification.from_pretrained(resolve_teacher(name), num_labels=num_labels, **kwargs)
 
 
 def load_encoder(name: str | None = None) -> PreTrainedModel:
@@ -220,16 +228,8 @@ def load_mlm_teacher(name: str | None = None, seed: int = 0) -> BertForMaskedLM:
     Raises:
         OfflineAssetError: when ``name`` cannot be loaded offline.
     """
-    from transformers.utils import logging as hf_logging
-
-    path, verbosity = resolve_teacher(name), hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the missing head is expected; say it once, ourselves
-    try:
-        with seeded(seed):
-            model = AutoModelForMaskedLM.from_pretrained(path)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return model
+    with quiet_transformers(), seeded(seed):  # the missing head is expected; the cache says so, once
+        return AutoModelForMaskedLM.from_pretrained(resolve_teacher(name))
 
 
 def mlm_encoder(model: BertForMaskedLM | DistilBertForMaskedLM) -> torch.nn.Module:
