@@ -3,10 +3,10 @@ import pytest
 
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference,
                                       chapter_rows, expectation, run_dir)
-from kd_teach.engine.pipeline import ROWS
+from kd_teach.engine.pipeline import CHAPTER_TABLE, ROWS
 from kd_teach.engine.report import compare
 
-ORDER = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]
+ORDER = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs", "09_deploying_the_student"]
 
 
 def test_a_chapter_never_shows_a_later_chapters_rows():
@@ -17,7 +17,8 @@ def test_a_chapter_never_shows_a_later_chapters_rows():
         later = set(ROWS) - introduced
         assert not later & set(CHAPTER_ROWS[chapter])
         assert CHAPTER_ROWS[chapter][:2] == ("teacher", "baseline")
-    assert CHAPTER_ROWS["08_full_runs"] == ROWS   # the full leaderboard
+    assert CHAPTER_ROWS["08_full_runs"] == CHAPTER_TABLE   # the full leaderboard of notebooks 02-08
+    assert set(ROWS) - set(CHAPTER_TABLE) == {"distilbert-1layer"} <= set(CHAPTER_ROWS["09_deploying_the_student"])
 
 
 def test_chapter_rows_filters_and_orders():

@@ -22,7 +22,7 @@ LAYERS = [
      "tinybert.fill_mask"],
     ["engine.finetune", "engine.measure", "engine.deploy", "hinton.stages", "distilbert.stages",
      "tinybert.teacher_outputs", "tinybert.augment"],
-    ["tinybert.stages"],
+    ["tinybert.stages", "engine.deployment"],
     ["engine.cache"],
     ["tinybert.rows"],
     ["engine.pipeline"],

@@ -19,7 +19,7 @@ def test_syllabus_has_the_fifteen_items_in_order():
 def test_the_packaged_files_are_parts_with_valid_questions():
     folder = files("kd_teach.course").joinpath("questions")
     paths = sorted(p for p in folder.iterdir() if PART_FILE.fullmatch(p.name))
-    assert len(paths) == 7
+    assert len(paths) == 8
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml") and p not in paths) == ["interview.yaml"]
     total = 0
     for path in paths:

@@ -83,3 +83,21 @@ def test_the_label_curve_in_results_md_is_the_committed_runs(n):
         e = summary[name]
         assert e["n"] == 3 and f"{e['mean']:.4f} ± {e['sd']:.4f}" in line
     assert line in (ROOT / "benchmarks" / "RESULTS.md").read_text()
+
+
+def test_the_deployment_reference_holds_three_seeds_every_runtime_and_the_readme_quotes_it():
+    from kd_teach.engine.deploy import RUNTIMES
+    from kd_teach.engine.deployment import deployment_summary, deployment_table
+
+    table = json.loads((ROOT / "results" / "cpu-deploy" / "deployment.json").read_text())
+    assert table["preset"] == "cpu" and table["date"].startswith("20") and table["machine"]["torch"]
+    student = [r for r in table["rows"] if r["name"] == "distilbert-1layer"]
+    assert sorted({r["seed"] for r in student}) == [0, 1, 2] and {r["runtime"] for r in student} == set(RUNTIMES)
+    run = json.loads((ROOT / "results" / "cpu-deploy" / "results.json").read_text())["rows"]
+    for r in (r for r in student if r["runtime"] == "torch"):   # the deployed model is the run's row
+        assert r["accuracy"] == pytest.approx(next(x["accuracy"] for x in run if x["name"] == r["name"]
+                                                   and x["seed"] == r["seed"]), abs=1e-9)
+    readme = (ROOT / "README.md").read_text()
+    for line in deployment_table(table["rows"]).splitlines()[2:]:
+        assert line in readme, f"README.md does not show the committed deployment row: {line}"
+    assert any(e["meets_goal"] for e in deployment_summary(table["rows"]))  # what the README and notebook 9 say

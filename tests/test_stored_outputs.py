@@ -15,7 +15,7 @@ from kd_teach.course.chapters import CHAPTER_ROWS
 from kd_teach.engine.pipeline import ROWS
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
-TRAINING = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs"]
+TRAINING = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs", "09_deploying_the_student"]
 
 
 def outputs(path: Path) -> list[tuple[int, str, str]]:
@@ -39,7 +39,7 @@ def outputs(path: Path) -> list[tuple[int, str, str]]:
 
 
 def test_every_notebook_is_here():
-    assert [p.stem for p in NOTEBOOKS][:2] == ["01_dark_knowledge", "02_hinton_kd"] and len(NOTEBOOKS) == 9
+    assert [p.stem for p in NOTEBOOKS][:2] == ["01_dark_knowledge", "02_hinton_kd"] and len(NOTEBOOKS) == 10
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -64,6 +64,7 @@ NOTEBOOKS = MappingProxyType({
     "06_general_distillation": "TinyBERT's general distillation",
     "07_task_distillation": "Task distillation and data augmentation",
     "08_full_runs": "Full runs",
+    "09_deploying_the_student": "Deploying the student",
     "99_interview_prep": "Interview prep",
 })
 

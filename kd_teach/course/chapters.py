@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kd_teach.engine.pipeline import ROWS
+from kd_teach.engine.pipeline import CHAPTER_TABLE, ROWS
 from kd_teach.engine.report import reference_results, seed_summary
 from kd_teach.tinybert.rows import TINYBERT_ROWS
 
@@ -21,7 +21,8 @@ CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
     "02_hinton_kd": ("teacher", "baseline", "hinton-kd"),
     "04_distilbert": ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init"),
     "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS,
-    "08_full_runs": ROWS,
+    "08_full_runs": CHAPTER_TABLE,
+    "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer"),
 }
 CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.report.compare
     "02_hinton_kd": [("hinton-kd", "baseline")],
@@ -31,6 +32,7 @@ CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, s
     "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),
                      ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
                      ("tinybert-aug", "tinybert-same-steps"), ("tinybert", "baseline")],
+    "09_deploying_the_student": [("distilbert-init", "distilbert-1layer"), ("distilbert-1layer", "hinton-kd")],
 }
 
 
@@ -52,15 +54,30 @@ def chapter_rows(rows: list[dict], chapter: str) -> list[dict]:
     return sorted(kept, key=lambda r: (order[r["name"]], r.get("seed") or 0))
 
 
+REFERENCE_RUNS = {  # notebook -> the committed runs its reference reads, first one first (default: cpu alone)
+    # the deployment chapter's student was trained and deployed in its own run (so its speed-ups are against
+    # a teacher measured with it); the rows it is compared with come from the main reference run
+    "09_deploying_the_student": ("cpu", "cpu-deploy"),
+}
+
+
 def chapter_reference(chapter: str, name: str = "cpu") -> list[dict]:
     """``chapter``'s rows of the committed reference ``results/<name>/results.json`` (every seed).
 
+    A chapter listed in :data:`REFERENCE_RUNS` reads those runs instead of ``name``: a row (name and seed)
+    found in an earlier run is not taken again from a later one (the teacher is the first run's).
     Raises:
         ValueError: for an unknown chapter.
         FileNotFoundError: outside a checkout of the course (see :func:`kd_teach.engine.report.reference_results`).
     """
-    table = json.loads((reference_results(name) / "results.json").read_text())
-    return chapter_rows(table["rows"], chapter)
+    rows, seen = [], set()
+    for run in REFERENCE_RUNS.get(chapter, (name,)):
+        for r in json.loads((reference_results(run) / "results.json").read_text())["rows"]:
+            key = (r["name"], None if r["name"] == "teacher" else r.get("seed"))
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
+    return chapter_rows(rows, chapter)
 
 
 def run_dir(chapter: str, preset_name: str) -> Path:

@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rows", default="spine",
                      help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
                           "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug, tinybert-same-steps "
-                          "and the ablations tinybert-no-gd, tinybert-no-step1), all, or comma-separated row names; "
+                          "and the ablations tinybert-no-gd, tinybert-no-step1), all (every row of notebooks 02-08), or "
+                          "comma-separated row names, e.g. distilbert-1layer (notebook 09's student for deployment); "
                           "other rows already in results.json are kept")
     run.add_argument("--force", action="store_true",
                      help="recompute rows results.json already holds for this preset and seed (default: skip them)")
@@ -109,7 +110,54 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--tokenizer", default=None, metavar="NAME",
                     help="tokenizer folder or hub id, for a model folder saved without one")
     ev.add_argument("--json", action="store_true", help="print the measurement and the stored row as JSON")
+    dep = sub.add_parser("deploy", help="serve a run's saved rows as torch, torch int8, ONNX and ONNX int8, measure "
+                                        "each like a results row, write RUN_DIR/deployment.json (notebook 09)")
+    dep.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of kd-teach run sst2 (e.g. runs/sst2-cpu)")
+    dep.add_argument("--rows", default="distilbert-1layer",
+                     help="comma-separated rows to deploy, every seed the run holds; the teacher is always added "
+                          "(default: distilbert-1layer)")
+    dep.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="dev set and latency repeats (default: the preset of the run's teacher row)")
+    dep.add_argument("--repeats", type=int, default=20, help="timed passes per batch size (default 20)")
+    dep.add_argument("--reference", default=None, metavar="RESULTS_JSON",
+                     help="a results.json whose rows the frontier plot draws in grey, each against its own run's "
+                          "teacher (default: the run's rows that were not deployed)")
     return parser
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    """``kd-teach deploy RUN_DIR``: the run's rows served four ways (:func:`kd_teach.engine.deployment.deploy_run`)."""
+    from pathlib import Path
+
+    from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier
+    from kd_teach.engine.presets import get_preset
+    from kd_teach.engine.report import load_results
+
+    rows = load_results(Path(args.run_dir) / "results.json")["rows"]
+    if not rows:
+        print(f"kd-teach: error: {args.run_dir} holds no results.json: run kd-teach run sst2 --out {args.run_dir} "
+              "first", file=sys.stderr)
+        return 2
+    preset = get_preset(args.preset or next(r["preset"] for r in rows if r["name"] == "teacher"))
+    try:
+        table = deploy_run(args.run_dir, tuple(n.strip() for n in args.rows.split(",")), preset,
+                           repeats=args.repeats)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"kd-teach: error: {err}", file=sys.stderr)
+        return 2
+    out, text = Path(args.run_dir), deployment_table(table["rows"])
+    m = table["machine"]
+    (out / "deployment.md").write_text(f"preset {table['preset']}; measured {table['date']} on {m['cpus']} CPU cores "
+                                       f"({m['torch_threads']} threads), torch {m['torch']}\n\n{text}\n")
+    deployed = {r["name"] for r in table["rows"]}
+    others = (load_results(args.reference)["rows"] if args.reference
+              else [r for r in rows if r["name"] not in deployed])
+    plot_frontier(table["rows"], others, out / "frontier.png")
+    print(text)
+    print(f"goal: at least {GOAL['share_of_teacher']:.0%} of the teacher's dev accuracy at at least "
+          f"{GOAL['speedup_b1']:g}x lower batch-1 latency; written: {out / 'deployment.json'}, deployment.md, "
+          "frontier.png")
+    return 0
 
 
 def _exercises(args: argparse.Namespace) -> int:
@@ -247,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         from kd_teach.engine.measure import evaluate_command
 
         return evaluate_command(args)
+    if args.command == "deploy":
+        return _deploy(args)
     signal.signal(signal.SIGTERM, _interrupt)
     from kd_teach.engine.presets import get_preset  #heavy imports after argument errors
 

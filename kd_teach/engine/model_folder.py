@@ -39,6 +39,9 @@ ROW_DESCRIPTIONS = {
                   "distillation (L_ce + L_mlm + L_cos) on a general corpus, then trained on the task.",
     "distilbert-init": "DistilBERT's ablation: the student cut from one teacher layer in two, trained on the task "
                        "as `distilbert` is, without pre-training distillation.",
+    "distilbert-1layer": "A student for deployment: DistilBERT's student cut to one teacher layer (of six) with the "
+                         "teacher's embeddings, trained on the task as `distilbert-init` is (logit KD on the "
+                         "labelled sentences and the transfer set).",
     "tinybert": "TinyBERT (Jiao et al. 2020): general distillation on a corpus, then task distillation, step 1 "
                 "on the teacher's embeddings, hidden states and attention, step 2 on its predictions.",
     "tinybert-aug": "TinyBERT with its data augmentation: task distillation on the labelled sentences plus "

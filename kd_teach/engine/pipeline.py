@@ -3,7 +3,8 @@
 Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
 and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04); ``tinybert``,
 ``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
-:mod:`kd_teach.tinybert.rows`). ``run_sst2`` is
+:mod:`kd_teach.tinybert.rows`); ``distilbert-1layer``, the deployment chapter's student (notebook
+09, asked for by name: ``all`` is the table of notebooks 02-08). ``run_sst2`` is
 what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
 run (prepared teachers' training times come from when they were trained and cached).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +30,7 @@ from kd_teach.engine.evaluate import evaluate, finish_row, save_row_model, teach
 from kd_teach.engine.finetune import train_baseline, train_on_labels
 from kd_teach.engine.model_folder import model_dir, pretrained_student_card, save_model_folder, write_model_cards
 from kd_teach.engine.models import build_student, load_tokenizer
-from kd_teach.engine.presets import Preset
+from kd_teach.engine.presets import Preset, one_layer_settings
 from kd_teach.engine.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
                                     plot_results, seed_table, upsert_rows)
 from kd_teach.engine.runtime import distributed_state
@@ -36,14 +38,15 @@ from kd_teach.engine.tasks import TaskSpec, task_data
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
 
-ROWS = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS
+CHAPTER_TABLE = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS  # notebooks 02-08
+ROWS = CHAPTER_TABLE + ("distilbert-1layer",)  # + the deployment chapter's student (notebook 09)
 ROW_GROUPS = {  # names accepted by --rows besides the row names
     "spine": ("teacher", "baseline", "hinton-kd"),
     "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
     "tinybert": TINYBERT_ROWS,
-    "all": ROWS,
+    "all": CHAPTER_TABLE,  # distilbert-1layer is asked for by name
 }
-DISTILBERT_ROWS = ROW_GROUPS["distilbert"]
+DISTILBERT_ROWS = ("distilbert", "distilbert-init", "distilbert-1layer")  # the rows distilbert_rows trains
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
 
 
@@ -71,13 +74,16 @@ def expand_rows(spec: str | tuple[str, ...] | list[str], task: str = "sst2") -> 
 
 def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
                     teacher_name: str | None = None, log=print) -> tuple[list[dict], dict]:
-    """The DistilBERT chapter's rows: ``distilbert`` and its ablation ``distilbert-init``.
+    """The DistilBERT chapter's rows: ``distilbert`` and its ablation ``distilbert-init``; and
+    ``distilbert-1layer``, the deployment chapter's small student.
 
-    Both students start identical, DistilBERT's student (:func:`init_distilbert_student`) cut
-    from the MLM-trained teacher; ``distilbert`` then gets pre-training distillation on the
-    general corpus (:func:`distil_pretraining`), ``distilbert-init`` does not. Both are then
-    trained on SST-2 the same way: with logit KD from the SST-2 teacher (labelled sentences
-    plus the transfer set), or on hard labels when ``preset.distilbert.task_kd`` is False.
+    ``distilbert`` and ``distilbert-init`` start identical, DistilBERT's student
+    (:func:`init_distilbert_student`) cut from the MLM-trained teacher; ``distilbert`` then gets
+    pre-training distillation on the general corpus (:func:`distil_pretraining`),
+    ``distilbert-init`` does not. Both are then trained on SST-2 the same way: with logit KD
+    from the SST-2 teacher (labelled sentences plus the transfer set), or on hard labels when
+    ``preset.distilbert.task_kd`` is False. ``distilbert-1layer`` is ``distilbert-init`` cut to
+    one teacher layer and trained with its own epochs and learning rate (:func:`one_layer_settings`).
     Returns the rows and their loss curves.
     """
     s = preset.distilbert
@@ -88,9 +94,13 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
     new_rows, curves = [], {}
     for name in (r for r in DISTILBERT_ROWS if r in rows):
-        student = init_distilbert_student(teacher_mlm, s.layers)
+        one = one_layer_settings(preset) if name == "distilbert-1layer" else None
+        student = init_distilbert_student(teacher_mlm, [one.layer] if one else s.layers)
+        epochs, lr = (one.task_epochs, one.task_lr) if one else (s.task_epochs, s.task_lr)
         ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
         extra, pre_seconds = {"teacher_layers": student.config.kd_teacher_layers}, 0.0
+        if one:
+            extra["one_layer"] = asdict(one)  # its settings live outside the preset's recipe
         if name == "distilbert":
             pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
                                      f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
@@ -109,13 +119,13 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
             extra["student_masked_accuracy"] = masked_token_accuracy(student, corpus)
         model = distilbert_classifier(student, seed=seed)
         if s.task_kd:
-            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, s.task_epochs, s.task_lr,
+            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, epochs, lr,
                                     f"{name} on SST-2 (logit KD)")
         else:
-            stage = train_on_labels(preset, model, data, s.task_epochs, s.task_lr, seed, ckpt, f"{name} on SST-2")
+            stage = train_on_labels(preset, model, data, epochs, lr, seed, ckpt, f"{name} on SST-2")
         row = finish_row(name, stage, data, preset, out, seed)
         row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
-                   task="logit KD" if s.task_kd else "hard labels", epochs=s.task_epochs,
+                   task="logit KD" if s.task_kd else "hard labels", epochs=epochs, lr=lr,
                    mlm_teacher_seconds=info["train_seconds"])
         if name == "distilbert" and distributed_state().is_main_process:
             shutil.rmtree(out / "checkpoints" / f"distilbert-pretraining-{preset.name}-seed{seed}", ignore_errors=True)

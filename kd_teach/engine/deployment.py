@@ -1,0 +1,233 @@
+"""A run's deployment table: its saved rows served in every runtime, and the course's frontier goal.
+
+``kd-teach deploy RUN_DIR --rows teacher,distilbert-1layer`` (and notebook 09) takes every saved
+model of the named rows, every seed that ``RUN_DIR/results.json`` holds, serves each in every
+runtime of :data:`kd_teach.engine.deploy.RUNTIMES` and measures it as the results table measures
+its rows (the parts of :func:`kd_teach.engine.deploy.measure_deployed`). All of it runs in one
+process, and each student is timed right after the teacher in the same runtime, so every
+speed-up is against the teacher measured in the same run, in the same runtime, minutes apart
+at most.
+
+The goal (:data:`GOAL`): a student that keeps at least 95% of the teacher's dev accuracy at
+batch-1 latency at least 5x lower, as means over seeds (:func:`deployment_summary` also says
+whether every seed does). TinyBERT's paper reports 96.8% of BERT-base's GLUE score at 9.4x its
+speed (Jiao et al. 2020, Table 1, on its own hardware).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from kd_teach.engine.data import SST2Data
+from kd_teach.engine.deploy import RUNTIMES, check_runtime, deploy
+from kd_teach.engine.evaluate import accuracy, latency_ms_per_sentence
+from kd_teach.engine.model_folder import model_dir
+from kd_teach.engine.models import count_parameters
+from kd_teach.engine.presets import Preset
+from kd_teach.engine.report import load_results, machine_info
+
+GOAL = {"share_of_teacher": 0.95, "speedup_b1": 5.0}  # at least 95% of the teacher at at least 5x lower b1 latency
+DEPLOYMENT_FILE = "deployment.json"
+LATENCY_SENTENCES = 64  # the first dev sentences, timed as the results table times them
+
+
+def _load(out: Path, row: dict):
+    """The saved model of ``row`` (a run's ``models/<name>[-seed<N>]``), in eval mode."""
+    folder = model_dir(out, row["name"], row.get("seed"))
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no saved model at {folder}: run the row again (kd-teach run sst2 --rows "
+                                f"{row['name']} --force)")
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+
+def deploy_run(out: str | Path, names: tuple[str, ...], preset: Preset, runtimes: tuple[str, ...] = RUNTIMES,
+               repeats: int = 20, data_seed: int = 0, log=print) -> dict:
+    """Serve the saved models of ``names`` (every seed in ``out/results.json``) in each runtime; measure each.
+
+    Accuracy, size and latency are measured as the results table measures a row
+    (:func:`kd_teach.engine.deploy.measure_deployed`'s parts). Each student's latency is taken right after
+    the teacher's, in the same runtime, and its speed-ups divide the two: on a shared machine the CPU's
+    speed drifts over minutes (the same teacher's ONNX int8 batch-1 latency was 2.0 ms in one run, 3.4 ms
+    in the next), and a ratio of two timings taken together cancels most of the drift. The teacher's row
+    holds the mean of its timings.
+
+    Args:
+        out: a run folder written by :func:`kd_teach.engine.pipeline.run_sst2` (``results.json``, ``models/``).
+        names: row names; ``"teacher"`` is always added (it is the reference of every ratio).
+        preset: gives the dev set's size and truncation and the eval batch size.
+        runtimes: a subset of :data:`RUNTIMES`.
+        repeats: timed passes per batch size, the median taken (the results table's ``cpu`` preset takes 5:
+            ONNX Runtime's sub-millisecond batch-1 latencies moved by up to 30% between two runs at 5).
+        data_seed: the run's data seed (the pipeline's ``DATA_SEED``); only dev is read.
+    Returns:
+        The table as written to ``out/deployment.json``: ``rows`` (one per name, seed and runtime, in that
+        order), ``preset``, ``date``, ``machine``. A student row's ``speedup`` (batch 32) and ``speedup_b1``
+        divide the teacher's latency taken just before it in the same runtime (``teacher_latency_ms_b1``,
+        ``teacher_latency_ms_b32``) by its own; its ``share_of_teacher`` is against the teacher in
+        ``runtimes[0]`` (``"torch"``: the teacher as trained), the stricter reading when int8 costs the
+        teacher accuracy too.
+    Raises:
+        ValueError: for an unknown runtime, or a row ``out/results.json`` does not hold at ``preset``.
+        FileNotFoundError: when a row's model folder is missing (a run from before models were saved).
+    """
+    for runtime in runtimes:
+        check_runtime(runtime)
+    out = Path(out)
+    stored = [r for r in load_results(out / "results.json")["rows"] if r.get("preset") == preset.name]
+    names = ("teacher",) + tuple(n for n in names if n != "teacher")
+    missing = [n for n in names if not any(r["name"] == n for r in stored)]
+    if missing:
+        raise ValueError(f"names {missing} are not rows of {out / 'results.json'} at preset {preset.name} (it holds "
+                         f"{sorted({r['name'] for r in stored})}): run them first (kd-teach run sst2 --rows ...)")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir(out, "teacher"))
+    data = SST2Data.from_preset(tokenizer, preset, seed=data_seed)
+    loader, sample = data.dev_loader(preset.eval_batch_size), data.dev_sentences[:LATENCY_SENTENCES]
+    teacher_row = next(r for r in stored if r["name"] == "teacher")
+    students = [r for r in stored if r["name"] in names and r["name"] != "teacher"]
+    teacher_model, models = _load(out, teacher_row), {id(r): _load(out, r) for r in students}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime in runtimes:
+            teacher, teacher_size = deploy(teacher_model, tokenizer, runtime, Path(tmp) / "teacher" / runtime)
+            t_row = {"name": "teacher", "seed": teacher_row.get("seed"), "runtime": runtime,
+                     "accuracy": accuracy(teacher, loader, device="cpu"), "dev_sentences": len(loader.dataset),
+                     "params": count_parameters(teacher_model), "size_mb": teacher_size}
+            timings = []  # the teacher's latencies, each taken just before a student's
+            for r in students or [None]:
+                t_ms = {b: latency_ms_per_sentence(teacher, tokenizer, sample, b, repeats) for b in (1, 32)}
+                timings.append(t_ms)
+                if r is None:
+                    break
+                runner, size = deploy(models[id(r)], tokenizer, runtime, Path(tmp) / f"{r['name']}-{r.get('seed')}")
+                s_ms = {b: latency_ms_per_sentence(runner, tokenizer, sample, b, repeats) for b in (1, 32)}
+                rows.append({"name": r["name"], "seed": r.get("seed"), "runtime": runtime,
+                             "accuracy": accuracy(runner, loader, device="cpu"), "dev_sentences": len(loader.dataset),
+                             "params": count_parameters(models[id(r)]), "size_mb": size,
+                             "latency_ms_b1": s_ms[1], "latency_ms_b32": s_ms[32],
+                             "teacher_latency_ms_b1": t_ms[1], "teacher_latency_ms_b32": t_ms[32],
+                             "speedup_b1": t_ms[1] / s_ms[1], "speedup": t_ms[32] / s_ms[32]})
+                log(f"{r['name']} (seed {r.get('seed')}) as {runtime}: dev accuracy {rows[-1]['accuracy']:.4f}, "
+                    f"batch-1 latency {s_ms[1]:.2f} ms, the teacher's just before {t_ms[1]:.2f} ms")
+            rows.append({**t_row, "latency_ms_b1": statistics.fmean(t[1] for t in timings),
+                         "latency_ms_b32": statistics.fmean(t[32] for t in timings), "speedup_b1": 1.0, "speedup": 1.0})
+    rows.sort(key=lambda r: (names.index(r["name"]), r.get("seed") or 0, runtimes.index(r["runtime"])))
+    as_trained = next(r for r in rows if r["name"] == "teacher" and r["runtime"] == runtimes[0])["accuracy"]
+    rows = [{**r, "share_of_teacher": r["accuracy"] / as_trained} for r in rows]   # see the docstring
+    table = {"rows": rows, "preset": preset.name, "date": datetime.date.today().isoformat(),
+             "machine": machine_info(), "runtimes": list(runtimes), "latency_repeats": repeats}
+    tmp = out / (DEPLOYMENT_FILE + ".tmp")
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, out / DEPLOYMENT_FILE)                  # atomic: a reader never sees half a table
+    return table
+
+
+def deployment_summary(rows: list[dict]) -> list[dict]:
+    """One entry per (name, runtime), in first-seen order: means over seeds and whether it meets :data:`GOAL`.
+
+    Args:
+        rows: ``deployment.json``'s rows (with the ratios of :func:`deploy_run`).
+    Returns:
+        ``[{"name", "runtime", "n", "accuracy", "sd", "share_of_teacher", "size_mb", "latency_ms_b1",
+        "latency_ms_b32", "speedup_b1", "speedup_b1_sd", "speedup", "meets_goal", "every_seed_meets"}]``:
+        ``meets_goal`` by the means over seeds, ``every_seed_meets`` by each seed alone; ``sd`` (of accuracy) and
+        ``speedup_b1_sd`` are sample sds over seeds (0.0 for one seed): each seed is timed apart, so the second
+        shows how much the timing moves.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["name"], r["runtime"]), []).append(r)
+    out = []
+    for (name, runtime), rs in groups.items():
+        mean = {k: statistics.fmean(r[k] for r in rs) for k in ("accuracy", "share_of_teacher", "size_mb",
+                                                                 "latency_ms_b1", "latency_ms_b32", "speedup_b1",
+                                                                 "speedup")}
+        acc = [r["accuracy"] for r in rs]
+        b1 = [r["speedup_b1"] for r in rs]
+        out.append({"name": name, "runtime": runtime, "n": len(rs), **mean,
+                    "sd": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                    "speedup_b1_sd": statistics.stdev(b1) if len(b1) > 1 else 0.0,
+                    "meets_goal": all(mean[k] >= v for k, v in GOAL.items()),
+                    "every_seed_meets": all(r[k] >= v for r in rs for k, v in GOAL.items())})
+    return out
+
+
+def _verdict(entry: dict) -> str:
+    if entry["name"] == "teacher" or not entry["meets_goal"]:
+        return ""
+    if entry["n"] == 1:
+        return "meets"
+    return "meets, every seed" if entry["every_seed_meets"] else "meets on the mean, not every seed"
+
+
+def deployment_table(rows: list[dict]) -> str:
+    """Markdown: each row in each runtime, mean over its seeds, with its speed-ups against the teacher in that
+    runtime (b1: mean ± sd over seeds) and whether it meets :data:`GOAL` on the mean, and in every seed."""
+    lines = ["| row | runtime | seeds | dev acc (mean ± sd) | % of teacher | size (MB) | ms/sent b1 | ms/sent b32 "
+             "| b1 speed-up | b32 speed-up | goal |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for e in deployment_summary(rows):
+        lines.append(f"| {e['name']} | {e['runtime']} | {e['n']} | {e['accuracy']:.4f} ± {e['sd']:.4f} | "
+                     f"{e['share_of_teacher']:.1%} | {e['size_mb']:.1f} | {e['latency_ms_b1']:.2f} | "
+                     f"{e['latency_ms_b32']:.2f} | {e['speedup_b1']:.1f}x"
+                     + (f" ± {e['speedup_b1_sd']:.1f}" if e["n"] > 1 else "") + f" | {e['speedup']:.1f}x | "
+                     f"{_verdict(e)} |")
+    return "\n".join(lines)
+
+
+def plot_frontier(rows: list[dict], reference: list[dict] | None = None, path: str | os.PathLike | None = None):
+    """Share of the teacher's accuracy against batch-1 speed-up over the teacher, the goal's corner shaded.
+
+    Args:
+        rows: ``deployment.json``'s rows: one point per (name, runtime), mean over seeds, sds as error bars;
+            the teacher's points (squares) are at 1x by definition.
+        reference: results-table rows (torch, their own run's teacher) drawn as grey points, mean over seeds.
+        path: saves a PNG there when given.
+    Returns:
+        The matplotlib figure.
+    """
+    from matplotlib.figure import Figure  # no pyplot: works in scripts and notebooks alike
+
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.fill_between([GOAL["speedup_b1"], 100], 100 * GOAL["share_of_teacher"], 101, color="tab:green", alpha=0.12,
+                    label=f"goal: ≥ {GOAL['share_of_teacher']:.0%} of the teacher at ≥ {GOAL['speedup_b1']:g}x")
+    if reference:
+        for name in dict.fromkeys(r["name"] for r in reference if r["name"] != "teacher"):
+            rs = [r for r in reference if r["name"] == name]
+            x = statistics.fmean(r["speedup_b1"] for r in rs)
+            y = 100 * statistics.fmean(r["share_of_teacher"] for r in rs)
+            ax.scatter(x, y, color="tab:gray", s=25)
+            ax.annotate(name, (x, y), fontsize=7, color="tab:gray", xytext=(3, -9), textcoords="offset points")
+    colours = dict(zip(RUNTIMES, ("tab:blue", "tab:orange", "tab:purple", "tab:red")))
+    summary = deployment_summary(rows)
+    students = list(dict.fromkeys(e["name"] for e in summary if e["name"] != "teacher"))
+    for i, e in enumerate(e for e in summary if e["name"] != "teacher"):   # runtimes apart: labels alternate
+        sd = 100 * e["sd"] / (e["accuracy"] / e["share_of_teacher"])      # accuracy sd, in % of the teacher
+        ax.errorbar(e["speedup_b1"], 100 * e["share_of_teacher"], xerr=e["speedup_b1_sd"], yerr=sd, fmt="o",
+                    color=colours[e["runtime"]], capsize=2)
+        label = e["runtime"] if len(students) == 1 else f"{e['name']} ({e['runtime']})"
+        ax.annotate(label, (e["speedup_b1"], 100 * e["share_of_teacher"]), fontsize=7, color=colours[e["runtime"]],
+                    xytext=(4, 6 if i % 2 else -12), textcoords="offset points")
+    for e in (e for e in summary if e["name"] == "teacher"):   # at 1x by definition; int8 may cost it accuracy
+        ax.scatter(e["speedup_b1"], 100 * e["share_of_teacher"], marker="s", color=colours[e["runtime"]])
+    ax.annotate("teacher", (1, 100), fontsize=7, xytext=(6, -4), textcoords="offset points")
+    for runtime, colour in colours.items():
+        ax.scatter([], [], color=colour, label=runtime)
+    top = max([e["speedup_b1"] + e["speedup_b1_sd"] for e in summary] + [GOAL["speedup_b1"]]) * 1.2
+    ax.set_xlim(0, top)
+    ax.set_ylim(min([60.0] + [100 * r["share_of_teacher"] - 2 for r in rows]), 101)
+    ax.set_xlabel("batch-1 speed-up over the teacher in the same runtime (x; bars: sd over seeds)")
+    ax.set_ylabel("% of the teacher's dev accuracy")
+    ax.legend(loc="lower left", fontsize=7)
+    ax.set_title(f"{', '.join(students)} served four ways, each against the teacher served the same way "
+                 "(grey: the results table, torch)", fontsize=9)
+    ax.grid(alpha=0.3)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
