@@ -38,7 +38,7 @@ from IPython.display import Markdown, display
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation,
                                       run_dir)
 from kd_teach.engine.deploy import RUNTIMES
-from kd_teach.engine.deployment import GOAL, deploy_run, deployment_summary, deployment_table, plot_frontier
+from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier, provenance as deployment_provenance
 from kd_teach.engine.pipeline import run_sst2
 from kd_teach.engine.presets import get_preset, one_layer_settings, preset_for_hardware
 from kd_teach.engine.report import comparison_table, provenance, reference_results, seed_table
@@ -77,10 +77,7 @@ from kd_teach.engine.report import comparison_table, provenance, reference_resul
 # NBVAL_CHECK_OUTPUT
 CHAPTER = "09_deploying_the_student"
 deployed = json.loads((reference_results("cpu-deploy") / "deployment.json").read_text())
-m = deployed["machine"]
-print(f"preset {deployed['preset']}; measured {deployed['date']} on {m['cpus']} CPU cores "
-      f"({m['torch_threads']} threads), torch {m['torch']}; seeds "
-      f"{', '.join(map(str, sorted({r['seed'] for r in deployed['rows'] if r['name'] != 'teacher'})))}")
+print(deployment_provenance(deployed))
 display(Markdown(deployment_table(deployed["rows"])))
 
 # %% [markdown]

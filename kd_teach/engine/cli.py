@@ -129,7 +129,7 @@ def _deploy(args: argparse.Namespace) -> int:
     """``kd-teach deploy RUN_DIR``: the run's rows served four ways (:func:`kd_teach.engine.deployment.deploy_run`)."""
     from pathlib import Path
 
-    from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier
+    from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier, provenance
     from kd_teach.engine.presets import get_preset
     from kd_teach.engine.report import load_results
 
@@ -146,9 +146,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2
     out, text = Path(args.run_dir), deployment_table(table["rows"])
-    m = table["machine"]
-    (out / "deployment.md").write_text(f"preset {table['preset']}; measured {table['date']} on {m['cpus']} CPU cores "
-                                       f"({m['torch_threads']} threads), torch {m['torch']}\n\n{text}\n")
+    (out / "deployment.md").write_text(f"{provenance(table)}\n\n{text}\n")
     deployed = {r["name"] for r in table["rows"]}
     others = (load_results(args.reference)["rows"] if args.reference
               else [r for r in rows if r["name"] not in deployed])

@@ -16,7 +16,6 @@ speed (Jiao et al. 2020, Table 1, on its own hardware).
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import statistics
 import tempfile
@@ -30,7 +29,7 @@ from kd_teach.engine.evaluate import accuracy, latency_ms_per_sentence
 from kd_teach.engine.model_folder import model_dir
 from kd_teach.engine.models import count_parameters
 from kd_teach.engine.presets import Preset
-from kd_teach.engine.report import load_results, machine_info
+from kd_teach.engine.report import load_results, machine_info, write_json
 
 GOAL = {"share_of_teacher": 0.95, "speedup_b1": 5.0}  # at least 95% of the teacher at at least 5x lower b1 latency
 DEPLOYMENT_FILE = "deployment.json"
@@ -91,40 +90,49 @@ def deploy_run(out: str | Path, names: tuple[str, ...], preset: Preset, runtimes
     teacher_row = next(r for r in stored if r["name"] == "teacher")
     students = [r for r in stored if r["name"] in names and r["name"] != "teacher"]
     teacher_model, models = _load(out, teacher_row), {id(r): _load(out, r) for r in students}
+
+    def measured(runner, model, size: float) -> dict:  # a row's accuracy, size and parameters, as evaluate's
+        return {"accuracy": accuracy(runner, loader, device="cpu"), "dev_sentences": len(loader.dataset),
+                "params": count_parameters(model), "size_mb": size}
+
+    def latencies(runner) -> dict[int, float]:  # ms per sentence at batch 1 and 32
+        return {b: latency_ms_per_sentence(runner, tokenizer, sample, b, repeats) for b in (1, 32)}
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for runtime in runtimes:
             teacher, teacher_size = deploy(teacher_model, tokenizer, runtime, Path(tmp) / "teacher" / runtime)
-            t_row = {"name": "teacher", "seed": teacher_row.get("seed"), "runtime": runtime,
-                     "accuracy": accuracy(teacher, loader, device="cpu"), "dev_sentences": len(loader.dataset),
-                     "params": count_parameters(teacher_model), "size_mb": teacher_size}
-            timings = []  # the teacher's latencies, each taken just before a student's
-            for r in students or [None]:
-                t_ms = {b: latency_ms_per_sentence(teacher, tokenizer, sample, b, repeats) for b in (1, 32)}
-                timings.append(t_ms)
-                if r is None:
-                    break
+            timings = [] if students else [latencies(teacher)]  # the teacher's, each taken just before a student's
+            for r in students:
+                timings.append(t_ms := latencies(teacher))
                 runner, size = deploy(models[id(r)], tokenizer, runtime, Path(tmp) / f"{r['name']}-{r.get('seed')}")
-                s_ms = {b: latency_ms_per_sentence(runner, tokenizer, sample, b, repeats) for b in (1, 32)}
+                s_ms = latencies(runner)
                 rows.append({"name": r["name"], "seed": r.get("seed"), "runtime": runtime,
-                             "accuracy": accuracy(runner, loader, device="cpu"), "dev_sentences": len(loader.dataset),
-                             "params": count_parameters(models[id(r)]), "size_mb": size,
+                             **measured(runner, models[id(r)], size),
                              "latency_ms_b1": s_ms[1], "latency_ms_b32": s_ms[32],
                              "teacher_latency_ms_b1": t_ms[1], "teacher_latency_ms_b32": t_ms[32],
                              "speedup_b1": t_ms[1] / s_ms[1], "speedup": t_ms[32] / s_ms[32]})
                 log(f"{r['name']} (seed {r.get('seed')}) as {runtime}: dev accuracy {rows[-1]['accuracy']:.4f}, "
                     f"batch-1 latency {s_ms[1]:.2f} ms, the teacher's just before {t_ms[1]:.2f} ms")
-            rows.append({**t_row, "latency_ms_b1": statistics.fmean(t[1] for t in timings),
+            rows.append({"name": "teacher", "seed": teacher_row.get("seed"), "runtime": runtime,
+                         **measured(teacher, teacher_model, teacher_size),
+                         "latency_ms_b1": statistics.fmean(t[1] for t in timings),
                          "latency_ms_b32": statistics.fmean(t[32] for t in timings), "speedup_b1": 1.0, "speedup": 1.0})
     rows.sort(key=lambda r: (names.index(r["name"]), r.get("seed") or 0, runtimes.index(r["runtime"])))
     as_trained = next(r for r in rows if r["name"] == "teacher" and r["runtime"] == runtimes[0])["accuracy"]
     rows = [{**r, "share_of_teacher": r["accuracy"] / as_trained} for r in rows]   # see the docstring
     table = {"rows": rows, "preset": preset.name, "date": datetime.date.today().isoformat(),
              "machine": machine_info(), "runtimes": list(runtimes), "latency_repeats": repeats}
-    tmp = out / (DEPLOYMENT_FILE + ".tmp")
-    tmp.write_text(json.dumps(table, indent=1))
-    os.replace(tmp, out / DEPLOYMENT_FILE)                  # atomic: a reader never sees half a table
+    write_json(out / DEPLOYMENT_FILE, table)
     return table
+
+
+def provenance(table: dict) -> str:
+    """One line on where a deployment table was measured: preset, date, cores, threads, torch, the students' seeds."""
+    m = table["machine"]
+    seeds = sorted({r["seed"] for r in table["rows"] if r["name"] != "teacher"})
+    return (f"preset {table['preset']}; measured {table['date']} on {m['cpus']} CPU cores ({m['torch_threads']} "
+            f"threads), torch {m['torch']}; seeds {', '.join(map(str, seeds))}")
 
 
 def deployment_summary(rows: list[dict]) -> list[dict]:

@@ -91,11 +91,18 @@ def upsert_rows(path: str | os.PathLike, new_rows: list[dict], **meta) -> dict:
     fresh = {row_key(r): r for r in new_rows}
     rows = [fresh.pop(row_key(r), r) for r in table["rows"]] + [r for r in new_rows if row_key(r) in fresh]
     table.update(meta, rows=with_teacher_ratios(rows), machine=machine_info())
+    write_json(path, table)
+    return table
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON at ``path`` atomically: a reader (or an interrupted run) never sees half a
+    file, only the old one or the new one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(table, indent=1))
+    tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
-    return table
 
 
 def markdown_table(rows: list[dict]) -> str:
