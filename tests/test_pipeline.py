@@ -11,6 +11,8 @@ from dataclasses import replace
 
 import pytest
 
+from kd_teach.engine.significance import decode_predictions
+
 REQUIRED = {"name", "accuracy", "params", "size_mb", "latency_ms_b1", "latency_ms_b32", "speedup", "train_seconds"}
 
 
@@ -40,6 +42,12 @@ def test_smoke_run_writes_the_results_table_skips_it_and_resumes_after_a_kill(tm
     assert rows["teacher"]["accuracy"] > 0.6  # a real fine-tuned teacher, well above chance (0.51)
     assert rows["teacher"]["speedup"] == 1.0
     assert rows["baseline"]["params"] < rows["teacher"]["params"]
+    # every row keeps its predicted class on each dev sentence, scored against the table's dev labels
+    labels = decode_predictions(table["dev_labels"])
+    assert len(labels) == 872 and set(labels.tolist()) == {0, 1}
+    for row in rows.values():
+        predicted = decode_predictions(row["predictions"])
+        assert row["accuracy"] == pytest.approx((predicted == labels).mean(), abs=1e-6)
     assert table["machine"]["cpus"] >= 1
     assert (ref / "results.md").read_text().startswith("| row |")
     assert (ref / "results.png").stat().st_size > 10_000

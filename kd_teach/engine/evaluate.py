@@ -16,6 +16,7 @@ from kd_teach.engine.data import SST2Data, make_loader, token_lengths
 from kd_teach.engine.model_folder import model_dir, save_model_folder
 from kd_teach.engine.models import count_parameters, model_inputs, size_on_disk_mb
 from kd_teach.engine.runtime import default_device, distributed_state, flush_denormals
+from kd_teach.engine.significance import encode_predictions
 
 
 @torch.inference_mode()
@@ -123,11 +124,14 @@ def evaluate(
             (:func:`kd_teach.engine.models.size_on_disk_mb`); the model is saved there first if it
             holds no ``config.json``, or to a temporary folder if None.
     Returns:
-        dict with ``accuracy``, ``dev_sentences`` (examples in ``dev_loader``), ``params``,
-        ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
+        dict with ``accuracy``, ``dev_sentences`` (examples in ``dev_loader``), ``predictions`` (the predicted
+        class of every dev sentence, in order: :func:`kd_teach.engine.significance.encode_predictions`, so two
+        rows can be compared sentence by sentence), ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
     """
-    metrics = {"accuracy": accuracy(model, dev_loader), "dev_sentences": len(dev_loader.dataset),
-               "params": count_parameters(model)}
+    predicted = predict_logits(model, dev_loader).argmax(-1)                    # (sentences,)
+    labels = torch.cat([b["labels"] for b in dev_loader])
+    metrics = {"accuracy": (predicted == labels).float().mean().item(), "dev_sentences": len(dev_loader.dataset),
+               "predictions": encode_predictions(predicted.tolist()), "params": count_parameters(model)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(save_dir) if save_dir else Path(tmp)
         if not (folder / "config.json").is_file():

@@ -34,6 +34,7 @@ from kd_teach.engine.presets import Preset, one_layer_settings
 from kd_teach.engine.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
                                     plot_results, seed_table, upsert_rows)
 from kd_teach.engine.runtime import distributed_state
+from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.tasks import TaskSpec, task_data
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
@@ -270,7 +271,7 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
                    "teacher_key": info["key"], "cached": info["cached"], "train_size": len(data.train),
                    "steps": info["steps"], "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]}
     log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
-    table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset, data.name)
+    table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset, data)
 
     z_t, pass_seconds = None, 0.0
     for s in seeds:
@@ -288,7 +289,7 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             new_rows += more_rows
             curves.update(more_curves)
         table = _write(out, [_stamped(r, preset, info["key"]) for r in new_rows], _curve_names(curves, s), preset,
-                       data.name)
+                       data)
 
     if not distributed_state().is_main_process:  # the other processes of a multi-GPU run computed the same rows; one writes them
         return table
@@ -305,15 +306,18 @@ def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
 
 
-def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, task: str = "sst2") -> dict:
+def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, data: TextClassificationData) -> dict:
     """Add ``new_rows`` to ``out/results.json`` (and the curves to ``curves.json``); rewrite ``results.md`` and the plot.
 
-    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> settings).
+    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> settings),
+    and the dev labels every row's ``predictions`` are scored against, under ``dev_labels``.
     """
+    task = data.name
     if not distributed_state().is_main_process:
         return {"task": task, "rows": new_rows}
     recipes = {**load_results(out / "results.json").get("recipes", {}), preset_key(preset): preset.to_dict()}
-    table = upsert_rows(out / "results.json", new_rows, task=task, recipes=recipes)
+    labels = encode_predictions(data.dev_raw["label"])
+    table = upsert_rows(out / "results.json", new_rows, task=task, recipes=recipes, dev_labels=labels)
     write_model_cards(out, table, new_rows)                   # each new row's model folder gets its README.md
     rows = table["rows"]
     text = markdown_table(rows)
