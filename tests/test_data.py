@@ -80,3 +80,31 @@ def test_transfer_set_sizes_are_checked():
         split_labelled_transfer(ds, 4, 3)
     with pytest.raises(ValueError, match="transfer_size must be >= 0, got -1"):
         split_labelled_transfer(ds, 4, -1)
+
+
+@needs_data
+@pytest.mark.parametrize("budget", [None, 500, 2000, 8000, 16000])
+def test_the_tuning_split_shares_no_sentence_with_any_rows_labelled_or_transfer_set(tokenizer, budget):
+    # Every recipe search scores on the tuning split (benchmarks/tune.py), so it must hold no sentence any row
+    # trains on: not the labelled set, not the transfer set, at the cpu preset and at every label budget.
+    from kd_teach.engine.data import TUNING_SIZE, SST2Data
+    from kd_teach.engine.presets import get_preset, label_budget
+
+    preset = get_preset("cpu") if budget is None else label_budget(budget)
+    data = SST2Data.from_preset(tokenizer, preset)
+    trained_on = set(data.train_raw["sentence"]) | set(load_sst2()["train"].shuffle(seed=0).select(
+        range(preset.train_size, preset.train_size + preset.transfer_size))["sentence"])
+    tuning = data.tuning_raw["sentence"]
+    assert not set(tuning) & trained_on and not set(tuning) & set(data.dev_sentences)
+    assert 0.99 * TUNING_SIZE <= len(tuning) <= TUNING_SIZE          # only repeated phrases are left out
+    assert len(data.tuning) == len(tuning) and set(data.tuning["labels"]) == {0, 1}
+
+
+@needs_data
+def test_no_preset_reaches_into_the_tuning_split(tokenizer):
+    from kd_teach.engine.data import SST2Data, TUNING_SIZE, load_sst2 as load
+
+    rows = len(load()["train"])
+    with pytest.raises(ValueError, match=f"must be <= {rows - TUNING_SIZE:,} \\(SST-2 train less the 2,000-sentence "
+                                         "tuning split\\), got 60,000 \\+ 6,000"):
+        SST2Data(tokenizer, 60_000, 8, 64, transfer_size=6_000)

@@ -212,12 +212,21 @@ class TextClassificationData:
         return make_loader(self.dev, self.tokenizer, batch_size)
 
 
+TUNING_SIZE = 2_000  # SST-2 train sentences held out to choose recipes on (never dev): the tail of the seeded shuffle
+
+
 class SST2Data(TextClassificationData):
     """SST-2 ready for training (:func:`load_sst2`): the task ``sst2``, classes negative (0) and positive (1).
 
+    Train is shuffled once (``seed``): labelled sentences come from its front, then the transfer set, and its
+    last :data:`TUNING_SIZE` rows are the **tuning split** (:attr:`tuning`), on which every recipe search is
+    scored; dev is only ever used to report. The tuning split leaves out any sentence that is also among the
+    labelled or transfer ones (SST-2 train repeats some), so it is disjoint from both by text, not only by row.
+
     Args:
         tokenizer: the teacher's tokenizer (students share it).
-        train_size: rows of train to use with their labels (a seeded random subset), None for all.
+        train_size: rows of train to use with their labels (a seeded random subset), None for all but the
+            tuning split.
         dev_size: rows of dev to use (the first ones), None for all 872.
         max_length: truncation length in tokens.
         seed: picks the train subset; fixed per preset so every row sees the same sentences.
@@ -225,14 +234,37 @@ class SST2Data(TextClassificationData):
             labels (each becomes :data:`UNLABELLED`): Hinton's transfer set, which only a
             student learning from the teacher can use. ``self.transfer`` is None when 0.
     Raises:
-        ValueError: if train_size + transfer_size exceeds SST-2 train.
+        ValueError: if train_size + transfer_size reaches into the tuning split (more than 65,349 rows).
         OfflineAssetError: if SST-2 cannot be had (see :func:`load_sst2`).
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, train_size: int | None = None,
                  dev_size: int | None = None, max_length: int = 64, seed: int = 0, transfer_size: int = 0):
-        super().__init__(tokenizer, load_sst2(), ("negative", "positive"), "sst2", None, train_size, dev_size,
+        raw = load_sst2()
+        usable = len(raw["train"]) - TUNING_SIZE
+        train_size = usable - transfer_size if train_size is None else train_size
+        if train_size + transfer_size > usable:
+            raise ValueError(f"train_size + transfer_size must be <= {usable:,} (SST-2 train less the {TUNING_SIZE:,}-"
+                             f"sentence tuning split), got {train_size:,} + {transfer_size:,}")
+        super().__init__(tokenizer, raw, ("negative", "positive"), "sst2", None, train_size, dev_size,
                          max_length, seed, transfer_size, origin="SST-2 (GLUE)")
+        shuffled = raw["train"].shuffle(seed=seed)
+        used = set(self.train_raw["sentence"]) | (set(shuffled.select(range(train_size, train_size + transfer_size))
+                                                      ["sentence"]) if transfer_size else set())
+        tail = shuffled.select(range(usable, len(shuffled)))
+        self.tuning_raw = tail.select([i for i, s in enumerate(tail["sentence"]) if s not in used])
+        self._tuning = None
+
+    @property
+    def tuning(self) -> Dataset:
+        """The tuning split, tokenised (on first use): labelled SST-2 train sentences no row trains on."""
+        if self._tuning is None:
+            self._tuning = tokenize(self.tuning_raw, self.tokenizer, self.max_length)
+        return self._tuning
+
+    def tuning_loader(self, batch_size: int = 64) -> DataLoader:
+        """The tuning split in order, with ``labels``: what a recipe search scores a candidate on."""
+        return make_loader(self.tuning, self.tokenizer, batch_size)
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -243,4 +275,3 @@ class SST2Data(TextClassificationData):
     def from_preset(cls, tokenizer: PreTrainedTokenizerBase, preset, seed: int = 0) -> "SST2Data":
         """The data a :class:`kd_teach.engine.presets.Preset` asks for (sizes, length, transfer set)."""
         return cls(tokenizer, preset.train_size, preset.dev_size, preset.max_length, seed, preset.transfer_size)
-
