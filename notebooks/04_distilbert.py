@@ -315,7 +315,10 @@ curves.figure()   # the finished curves, still: a saved notebook keeps this, not
 # masked-token accuracy, and how closely its hidden states follow the teacher's (mean cosine
 # on held-out text). Sanh et al. (2019, Table 4) did this on GLUE and found $L_{ce}$ and
 # $L_{cos}$ matter most, $L_{mlm}$ least, and the teacher's initialisation most of all.
-# At the smoke preset these differences are noise; at the cpu preset they begin to show.
+# This cell is one run at one seed, and one run cannot tell which term matters most: a gap
+# between two of its lines needs several seeds and an interval over the held-out text before
+# it says anything (notebook 8 shows how). Read the table as a demonstration that each
+# switch runs and what it measures, not as a result: one run, cannot tell.
 
 # %%
 from dataclasses import replace

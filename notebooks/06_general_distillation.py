@@ -120,9 +120,11 @@ curves.figure()   # the finished curves, still: a saved notebook keeps this, not
 # %% [markdown]
 # ## What it learned, on held-out text
 #
-# The same losses on held-out paragraphs, before and after. $L_{attn}$ is the largest and
-# the slowest to fall: attention scores span tens of units, and a narrow student with small
-# heads (width / 12) has to reproduce the teacher's patterns exactly.
+# The same losses on held-out paragraphs, before and after. $L_{attn}$ is by far the largest
+# (about ten times $L_{hidn}$, before and after): it is an MSE on pre-softmax attention scores,
+# which span tens of units, while hidden states and embeddings are a few units wide. Which loss
+# falls fastest is another question, and one run cannot answer it: the three fall by similar
+# shares here, and a second seed could reorder them.
 
 # %%
 after = heldout_intermediate_loss(distiller, teacher, g, heldout, s.attn_on)

@@ -301,7 +301,8 @@ Markdown(beside_reference(own, reference))
 #   teacher was fine-tuned on these very 2,000 sentences, so what it says about them is close
 #   to their labels, and the longer a student copies it there, the more it learns the
 #   teacher's memory rather than its knowledge; new sentences (augmented ones) would suffer
-#   less, which fits `tinybert-aug` being ahead of `tinybert-same-steps`.
+#   less. (`tinybert-aug` against `tinybert-same-steps` cannot support or refute it: that
+#   difference is inside the noise.)
 # - **Against the spine.** `tinybert` is above the baseline by about 2.6 points on average,
 #   but one seed of three goes the other way: inside the noise. It is well below `hinton-kd`
 #   (about 6.5 points, every seed): Hinton-KD learns from 30,256 unlabelled sentences the teacher
