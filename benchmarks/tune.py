@@ -1,94 +1,116 @@
 """Recipe searches, scored on the tuning split (SST-2 train sentences no row trains on), never on dev.
 
-    python benchmarks/tune.py one-layer [--preset cpu] [--seeds 0] [--out results/cpu-tuning]
+    python benchmarks/tune.py one-layer|hinton [--preset cpu] [--seeds 0] [--out results/cpu-tuning]
 
-``one-layer``: the deployment chapter's student (row ``distilbert-1layer``,
-:class:`kd_teach.engine.presets.OneLayerSettings`): task epochs x learning rate. Each candidate is trained
-exactly as the row is (DistilBERT's student cut to teacher layer 0 of the MLM-trained teacher, then logit
-KD from the SST-2 teacher over the labelled sentences and the transfer set) and scored on the tuning split
-(:attr:`kd_teach.engine.data.SST2Data.tuning`, 1,986 sentences at ``cpu``). Prints the table and writes
-``OUT/one_layer.{json,md}``; the candidate with the best mean tuning accuracy is the recipe. Dev is not
-read. About 3-4 minutes per candidate and seed at ``cpu`` on 2 cores (plus the MLM teacher, once: 30 minutes).
+Each candidate is trained exactly as its row is and scored on the tuning split
+(:attr:`kd_teach.engine.data.SST2Data.tuning`: 1,986 labelled SST-2 train sentences at ``cpu``, none of
+them in any row's labelled or transfer set). Dev is not read. The candidate with the best mean tuning
+accuracy is the recipe. Prints the table and writes ``OUT/<search>.{json,md}``.
+
+- ``one-layer``: the deployment chapter's student (row ``distilbert-1layer``,
+  :class:`kd_teach.engine.presets.OneLayerSettings`): task epochs x learning rate. DistilBERT's student
+  cut to teacher layer 0 of the MLM-trained teacher, then logit KD from the SST-2 teacher over the
+  labelled sentences and the transfer set. About 3-4 minutes a candidate and seed at ``cpu`` on 2 cores
+  (plus the MLM teacher, once: 30 minutes).
+- ``hinton``: the spine's ``hinton-kd`` row: temperature T x weight alpha of the hard-label loss
+  (beta = 1 - alpha). About 3 minutes a candidate and seed at ``cpu``.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
 import statistics
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
 from kd_teach.engine.cache import finetuned_teacher, mlm_teacher
 from kd_teach.engine.data import SST2Data
 from kd_teach.engine.evaluate import accuracy, teacher_logits
-from kd_teach.engine.models import load_tokenizer
+from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.pipeline import DATA_SEED
-from kd_teach.engine.presets import get_preset
+from kd_teach.engine.presets import Preset, get_preset
 from kd_teach.engine.report import machine_info, write_json
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 
-ONE_LAYER_GRID = [  # (task epochs, learning rate): distilbert-init's own recipe first, then larger steps
-    (2, 5e-5), (3, 5e-5), (3, 1e-4), (3, 2e-4), (3, 4e-4),
-]
+SEARCHES = {  # search -> (row, candidates): distilbert-init's own recipe and the earlier tries among them
+    "one-layer": ("distilbert-1layer", [{"task_epochs": e, "task_lr": lr}
+                                        for e, lr in [(2, 5e-5), (3, 5e-5), (3, 1e-4), (3, 2e-4), (3, 4e-4)]]),
+    "hinton": ("hinton-kd", [{"T": T, "alpha": a} for T, a in [(2.0, 0.5), (2.0, 0.1), (4.0, 0.5), (4.0, 0.1),
+                                                               (8.0, 0.1)]]),
+}
 
 
-def one_layer(preset_name: str, seeds: list[int], out: Path) -> dict:
-    """Train every candidate of :data:`ONE_LAYER_GRID` on every seed; score each on the tuning split."""
+def trainer(search: str, preset: Preset, data: SST2Data) -> Callable:
+    """``train(candidate, seed, checkpoint_dir) -> model``: the row of ``search`` trained with ``candidate``."""
+    teacher, _ = finetuned_teacher(preset, data)
+    z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size)
+    if search == "one-layer":
+        teacher_mlm, _ = mlm_teacher(preset)
+
+        def train(c: dict, seed: int, ckpt: Path):
+            model = distilbert_classifier(init_distilbert_student(teacher_mlm, [0]), seed=seed)
+            return train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, c["task_epochs"], c["task_lr"]).model
+    else:
+        def train(c: dict, seed: int, ckpt: Path):
+            p = replace(preset, T=c["T"], alpha=c["alpha"], beta=1 - c["alpha"])
+            student = build_student(teacher.config, p.student, num_labels=data.num_labels, seed=seed)
+            return train_hinton_kd(p, teacher, student, data, seed, ckpt, z_t).model
+    return train
+
+
+def run_search(search: str, preset_name: str, seeds: list[int], out: Path) -> dict:
+    """Train every candidate of ``SEARCHES[search]`` on every seed and score it on the tuning split."""
+    row, grid = SEARCHES[search]
     preset = get_preset(preset_name)
     data = SST2Data.from_preset(load_tokenizer(preset.teacher), preset, seed=DATA_SEED)
-    teacher, _ = finetuned_teacher(preset, data)
-    teacher_mlm, _ = mlm_teacher(preset)
-    z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size)
-    tuning = data.tuning_loader(preset.eval_batch_size)
+    train, tuning = trainer(search, preset, data), data.tuning_loader(preset.eval_batch_size)
     candidates = []
-    for epochs, lr in ONE_LAYER_GRID:
+    for c in grid:
         scores = []
         for seed in seeds:
-            model = distilbert_classifier(init_distilbert_student(teacher_mlm, [0]), seed=seed)
-            ckpt = Path("runs") / "tune" / f"one-layer-{preset.name}-e{epochs}-lr{lr:g}-seed{seed}"
-            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, epochs, lr,
-                                    f"1 layer, {epochs} epochs at {lr:g}")
-            scores.append(accuracy(stage.model, tuning))
+            name = "-".join([search, preset.name, *(f"{k}{v:g}" for k, v in c.items()), f"seed{seed}"])
+            ckpt = Path("runs") / "tune" / name
+            scores.append(accuracy(train(c, seed, ckpt), tuning))
             shutil.rmtree(ckpt, ignore_errors=True)
-            print(f"epochs {epochs}, lr {lr:g}, seed {seed}: tuning accuracy {scores[-1]:.4f} "
-                  f"({stage.seconds:.0f} s)", flush=True)
-        candidates.append({"epochs": epochs, "lr": lr, "seeds": seeds, "tuning_accuracy": scores,
-                           "mean": statistics.fmean(scores)})
-    best = max(candidates, key=lambda c: c["mean"])
-    result = {"search": "one-layer", "row": "distilbert-1layer", "preset": preset.name, "split": "tuning",
+            print(f"{c}, seed {seed}: tuning accuracy {scores[-1]:.4f}", flush=True)
+        candidates.append({**c, "seeds": seeds, "tuning_accuracy": scores, "mean": statistics.fmean(scores)})
+    best = max(candidates, key=lambda x: x["mean"])
+    result = {"search": search, "row": row, "preset": preset.name, "split": "tuning",
               "tuning_sentences": len(data.tuning), "candidates": candidates,
-              "chosen": {"task_epochs": best["epochs"], "task_lr": best["lr"]},
+              "chosen": {k: best[k] for k in grid[0]},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
-    write_json(out / "one_layer.json", result)
-    (out / "one_layer.md").write_text(table(result) + "\n")
+    write_json(out / f"{search}.json", result)
+    (out / f"{search}.md").write_text(table(result) + "\n")
     return result
 
 
 def table(result: dict) -> str:
     """The search as Markdown: each candidate's tuning accuracy per seed and its mean; the chosen one marked."""
-    seeds = result["candidates"][0]["seeds"]
-    lines = [f"Row `{result['row']}` at preset {result['preset']}: tuning accuracy on {result['tuning_sentences']:,} "
-             f"SST-2 train sentences no row trains on (dev not read), {result['date'][:10]}.", "",
-             "| task epochs | learning rate | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | |",
-             "|---|---|" + "---|" * len(seeds) + "---|---|"]
-    chosen = result["chosen"]
+    keys, seeds = list(result["chosen"]), result["candidates"][0]["seeds"]
+    lines = [f"Row `{result['row']}` at preset {result['preset']}: accuracy on the tuning split "
+             f"({result['tuning_sentences']:,} SST-2 train sentences no row trains on; dev not read), "
+             f"{result['date'][:10]}.", "",
+             "| " + " | ".join(keys) + " | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | |",
+             "|" + "---|" * (len(keys) + len(seeds) + 2)]
     for c in result["candidates"]:
-        mark = "chosen" if (c["epochs"], c["lr"]) == (chosen["task_epochs"], chosen["task_lr"]) else ""
-        lines.append(f"| {c['epochs']} | {c['lr']:g} | " + " | ".join(f"{a:.4f}" for a in c["tuning_accuracy"])
-                     + f" | {c['mean']:.4f} | {mark} |")
+        mark = "chosen" if all(c[k] == result["chosen"][k] for k in keys) else ""
+        lines.append("| " + " | ".join(f"{c[k]:g}" for k in keys) + " | "
+                     + " | ".join(f"{a:.4f}" for a in c["tuning_accuracy"]) + f" | {c['mean']:.4f} | {mark} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("search", choices=["one-layer"])
+    parser.add_argument("search", choices=sorted(SEARCHES))
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--out", default=None, help="output folder (default results/<preset>-tuning)")
     args = parser.parse_args()
-    out = Path(args.out or f"results/{args.preset}-tuning")
-    result = one_layer(args.preset, [int(s) for s in args.seeds.split(",")], out)
+    result = run_search(args.search, args.preset, [int(s) for s in args.seeds.split(",")],
+                        Path(args.out or f"results/{args.preset}-tuning"))
     print(table(result))
 
 
