@@ -121,8 +121,10 @@ assert torch.allclose(loss, padded)
 #   attention_mask[:, None, :]` is (batch, seq, seq); every head has the same pairs. A
 #   sentence of n real tokens gives n² pairs per head.
 # - Keep the negative scores: a strongly negative score says "do not look there", which is
-#   worth learning too. (TextBrewer zeroes every score below −0.001, meant to wipe the −10000
-#   of the additive mask: it wipes the real negative scores as well.) No softmax.
+#   worth learning too. (TextBrewer's attention MSE, when it is called without a mask, zeroes
+#   every score at or below −0.001, meant to wipe the −10000 of the additive mask: it wipes the
+#   real negative scores as well. Given the mask, it averages over real positions instead.)
+#   No softmax.
 
 # %%
 def L_attn(A_S: torch.Tensor, A_T: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -162,7 +162,9 @@ assert abs(sum(claimed[5.0]) - 1.05) < 1e-9 and claimed[5.0][2] > claimed[5.0][1
 # %% [markdown]
 # ## Soft targets, soft predictions, hard predictions, hard targets
 #
-# Distillation uses four related quantities (Hinton et al. 2015, Section 2):
+# Distillation uses four related quantities. Hinton et al. (2015, Section 2) speak of *soft
+# targets* and of the *correct labels*; "soft predictions", "hard predictions" and "hard
+# targets" are the names courses and code give the other three:
 #
 # | name | what | at |
 # |---|---|---|

@@ -439,7 +439,8 @@ Markdown(beside_reference(own, reference))
 #   0.8226), with the seeds split both ways: inside the noise, which is small for these rows
 #   (under 0.3 points). The distillation did teach the student language: its held-out
 #   masked-token accuracy rose from 0.150 (the cut student) to about 0.20 (the MLM teacher:
-#   0.264). But 300 steps on 7 MB are a sliver of the paper's 90 hours on 16 GB, and SST-2
+#   0.264). But 300 steps on 7 MB are a sliver of the paper's 90 hours on eight 16 GB V100
+#   GPUs over the BERT corpus (English Wikipedia and the Toronto Book Corpus), and SST-2
 #   training with the teacher's soft targets on 32,256 sentences then brings both students
 #   to the same place.
 # - **Initialising from the teacher is what pays.** Both rows reach about 98.6% of the

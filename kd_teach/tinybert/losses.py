@@ -15,8 +15,8 @@ the teacher's space. They are trained with the student and thrown away afterward
 
 How padding is handled (the reference code, huawei-noah/Pretrained-Language-Model TinyBERT,
 takes every MSE over the whole padded tensor; it zeroes attention scores <= -100, the additive
-mask, so padded keys add 0 - 0; TextBrewer zeroes every score below -1e-3, real negative
-scores too). Here every MSE is a mean over the *real* entries only: positions where the
+mask, so padded keys add 0 - 0; TextBrewer's attention MSE, called without a mask, zeroes every
+score at or below -1e-3, real negative scores too; given the mask, it averages over real positions). Here every MSE is a mean over the *real* entries only: positions where the
 attention mask is 1, and for attention the (query, key) pairs where both are real. Adding
 padding to a batch therefore changes no loss, and real negative scores are kept.
 
