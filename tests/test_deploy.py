@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoTokenizer, DistilBertForMaskedLM
@@ -15,6 +16,7 @@ from kd_teach.engine.deploy import (RUNTIMES, OnnxClassifier, deploy, export_onn
 from kd_teach.engine.evaluate import predict_logits
 from kd_teach.engine.models import build_student, count_parameters, model_inputs, seeded
 from kd_teach.engine.presets import StudentSize
+from kd_teach.engine.significance import decode_predictions
 
 DynamicLinear = torch.ao.nn.quantized.dynamic.Linear
 
@@ -167,10 +169,12 @@ def test_measure_deployed_measures_every_runtime_like_a_row(tiny_bert, tokenizer
     fp32 = 4 * count_parameters(tiny_bert) / 1e6                               # MB, 4 bytes a parameter
     weights = sum(m.weight.numel() for m in tiny_bert.modules() if isinstance(m, torch.nn.Linear))
     for runtime, m in rows.items():
-        assert set(m) == {"runtime", "accuracy", "dev_sentences", "params", "size_mb", "latency_ms_b1",
-                          "latency_ms_b32"}
+        assert set(m) == {"runtime", "accuracy", "predictions", "dev_sentences", "params", "size_mb",
+                          "latency_ms_b1", "latency_ms_b32"}
         assert m["runtime"] == runtime and m["dev_sentences"] == 64 and m["params"] == count_parameters(tiny_bert)
         assert 0.0 <= m["accuracy"] <= 1.0 and 64 * m["accuracy"] == pytest.approx(round(64 * m["accuracy"]))
+        predicted = decode_predictions(m["predictions"])                       # each sentence's class, as rows keep
+        assert m["accuracy"] == pytest.approx((predicted == np.array(dev["labels"])).mean(), abs=1e-7)
         assert all(0 < m[k] < 1e4 and math.isfinite(m[k]) for k in ("latency_ms_b1", "latency_ms_b32"))
     assert rows["torch"]["size_mb"] == pytest.approx(fp32, rel=0.01)
     assert rows["onnx"]["size_mb"] == pytest.approx(fp32, rel=0.05)

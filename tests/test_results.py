@@ -101,3 +101,35 @@ def test_the_deployment_reference_holds_three_seeds_every_runtime_and_the_readme
     for line in deployment_table(table["rows"]).splitlines()[2:]:
         assert line in readme, f"README.md does not show the committed deployment row: {line}"
     assert any(e["meets_goal"] for e in deployment_summary(table["rows"]))  # what the README and notebook 9 say
+
+
+REFERENCES = sorted((ROOT / "results").glob("cpu*/**/results.json"))
+
+
+@pytest.mark.parametrize("path", REFERENCES, ids=lambda p: str(p.relative_to(ROOT / "results")))
+def test_stored_predictions_give_back_each_rows_accuracy(path):
+    # A row's per-sentence predictions (issue 25) are what every paired comparison reads: scored against the
+    # table's dev labels they must give the stored accuracy, to the float32 it was computed in.
+    from kd_teach.engine.significance import decode_predictions
+
+    table = json.loads(path.read_text())
+    rows = [r for r in table["rows"] if r.get("predictions")]
+    if not rows:
+        pytest.skip(f"{path.relative_to(ROOT)}: no row has per-sentence predictions yet")
+    labels = decode_predictions(table["dev_labels"])
+    assert len(labels) == 872 and labels.sum() == 444                  # SST-2 dev: 444 positive, 428 negative
+    for r in rows:
+        predicted = decode_predictions(r["predictions"])
+        assert predicted.shape == labels.shape, (r["name"], r.get("seed"))
+        assert r["accuracy"] == pytest.approx((predicted == labels).mean(), abs=1e-7), (r["name"], r.get("seed"))
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("KD_TEACH_DATA_DIR"), reason="KD_TEACH_DATA_DIR not set")
+def test_the_stored_dev_labels_are_sst2_dev():
+    from kd_teach.engine.data import load_sst2
+    from kd_teach.engine.significance import encode_predictions
+
+    labels = encode_predictions(load_sst2()["validation"]["label"])
+    for path in REFERENCES:
+        stored = json.loads(path.read_text()).get("dev_labels")
+        assert stored in (None, labels), path

@@ -65,7 +65,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from kd_teach.engine.evaluate import accuracy, latency_ms_per_sentence
+from kd_teach.engine.evaluate import latency_ms_per_sentence, scored_predictions
 from kd_teach.engine.models import count_parameters, model_inputs, size_on_disk_mb
 from kd_teach.engine.report import with_teacher_ratios
 from kd_teach.engine.runtime import flush_denormals
@@ -282,7 +282,8 @@ def measure_deployed(model: PreTrainedModel, dev_loader: DataLoader, tokenizer: 
         runtime: one of :data:`RUNTIMES`.
         folder: where the deployed files are written (a temporary folder, removed after, if None).
     Returns:
-        dict with ``runtime``, ``accuracy``, ``dev_sentences``, ``params`` (the source model's: int8
+        dict with ``runtime``, ``accuracy``, ``predictions`` (each dev sentence's predicted class, as a row
+        stores them), ``dev_sentences``, ``params`` (the source model's: int8
         stores the same parameters in fewer bytes), ``size_mb`` (see :func:`deploy`),
         ``latency_ms_b1`` and ``latency_ms_b32`` (ms per sentence).
     Raises:
@@ -292,7 +293,8 @@ def measure_deployed(model: PreTrainedModel, dev_loader: DataLoader, tokenizer: 
     with tempfile.TemporaryDirectory() as tmp:
         runner, size_mb = deploy(model, tokenizer, runtime, folder or tmp)
         sample = dev_sentences[:latency_sentences]
-        return {"runtime": runtime, "accuracy": accuracy(runner, dev_loader, device="cpu"),
+        acc, predictions = scored_predictions(runner, dev_loader, device="cpu")
+        return {"runtime": runtime, "accuracy": acc, "predictions": predictions,
                 "dev_sentences": len(dev_loader.dataset), "params": count_parameters(model), "size_mb": size_mb,
                 "latency_ms_b1": latency_ms_per_sentence(runner, tokenizer, sample, 1, repeats),
                 "latency_ms_b32": latency_ms_per_sentence(runner, tokenizer, sample, 32, repeats)}

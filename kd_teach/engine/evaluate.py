@@ -37,6 +37,16 @@ def predict_logits(model: torch.nn.Module, loader: DataLoader,
     return torch.cat(out)
 
 
+def scored_predictions(model: torch.nn.Module, loader: DataLoader,
+                       device: str | torch.device | None = None) -> tuple[float, str]:
+    """Accuracy on ``loader`` (which yields ``labels``) and the predicted class of every example, in loader order,
+    as :func:`kd_teach.engine.significance.encode_predictions`'s string (what a row stores, so that two rows can be
+    compared sentence by sentence)."""
+    predicted = predict_logits(model, loader, device).argmax(-1)                 # (examples,)
+    labels = torch.cat([b["labels"] for b in loader])
+    return (predicted == labels).float().mean().item(), encode_predictions(predicted.tolist())
+
+
 def accuracy(model: torch.nn.Module, loader: DataLoader, device: str | torch.device | None = None) -> float:
     """Share of examples whose argmax logit equals the label (the loader yields ``labels``), on ``device``."""
     logits = predict_logits(model, loader, device)
@@ -128,10 +138,9 @@ def evaluate(
         class of every dev sentence, in order: :func:`kd_teach.engine.significance.encode_predictions`, so two
         rows can be compared sentence by sentence), ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
     """
-    predicted = predict_logits(model, dev_loader).argmax(-1)                    # (sentences,)
-    labels = torch.cat([b["labels"] for b in dev_loader])
-    metrics = {"accuracy": (predicted == labels).float().mean().item(), "dev_sentences": len(dev_loader.dataset),
-               "predictions": encode_predictions(predicted.tolist()), "params": count_parameters(model)}
+    acc, predictions = scored_predictions(model, dev_loader)
+    metrics = {"accuracy": acc, "dev_sentences": len(dev_loader.dataset), "predictions": predictions,
+               "params": count_parameters(model)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(save_dir) if save_dir else Path(tmp)
         if not (folder / "config.json").is_file():
