@@ -106,13 +106,19 @@ def bootstrap_interval(samples: tuple[np.ndarray, ...], statistic, n_resamples: 
         the interval is that value at both ends.
     """
     value = float(statistic(*samples, axis=-1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)   # said below, in the interval itself
-        res = stats.bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=n_resamples,
-                              confidence_level=level, method=method, rng=np.random.default_rng(seed))
+    def run(how: str):
+        with warnings.catch_warnings():   # a constant jackknife (a row against itself) makes BCa divide 0 by 0
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return stats.bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=n_resamples,
+                                   confidence_level=level, method=how, rng=np.random.default_rng(seed))
+
+    res = run(method)
     if np.ptp(res.bootstrap_distribution) == 0:                        # every resample gives the same value
         return Interval(value, value, value)
     low, high = res.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):                   # BCa undefined here: the plain percentiles
+        low, high = run("percentile").confidence_interval
     return Interval(value, float(low), float(high))
 
 
