@@ -29,7 +29,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-RESAMPLES = 10_000   # bootstrap resamples: the interval's ends move by < 0.1 point between generator seeds
+RESAMPLES = 10_000   # bootstrap resamples: on hinton-kd - baseline, the ends moved by up to 0.16 points between
+                     # six generator seeds (low end 6.22 to 6.38): read an end printed to 0.1 point as +-0.1
 LEVEL = 0.95         # confidence level of every interval
 SEED = 0             # the bootstrap's own generator: the same table gives the same interval every time
 
