@@ -93,7 +93,7 @@ def correctness(rows: Sequence[dict], labels: Sequence[int] | np.ndarray) -> np.
 
 def bootstrap_interval(samples: tuple[np.ndarray, ...], statistic, n_resamples: int = RESAMPLES,
                        level: float = LEVEL, seed: int = SEED, method: str = "BCa") -> Interval:
-    """``statistic(*samples)`` and its BCa interval by ``scipy.stats.bootstrap`` over the sentences.
+    """``statistic(*samples)`` and its interval by ``scipy.stats.bootstrap`` over the sentences (BCa by default).
 
     Args:
         samples: arrays of shape (sentences,), one value per dev sentence each; resampled together
@@ -107,6 +107,7 @@ def bootstrap_interval(samples: tuple[np.ndarray, ...], statistic, n_resamples: 
         the interval is that value at both ends.
     """
     value = float(statistic(*samples, axis=-1))
+
     def run(how: str):
         with warnings.catch_warnings():   # a constant jackknife (a row against itself) makes BCa divide 0 by 0
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
