@@ -133,3 +133,17 @@ def test_the_stored_dev_labels_are_sst2_dev():
     for path in REFERENCES:
         stored = json.loads(path.read_text()).get("dev_labels")
         assert stored in (None, labels), path
+
+
+def test_the_one_layer_recipe_is_the_one_its_search_on_the_tuning_split_chose():
+    # README: "dev is never used to choose anything". The distilbert-1layer recipe comes from a search scored on
+    # the tuning split (benchmarks/tune.py one-layer), committed with the date and machine it ran on.
+    from kd_teach.engine.presets import one_layer_settings
+
+    search = json.loads((ROOT / "results" / "cpu-tuning" / "one-layer.json").read_text())
+    assert search["split"] == "tuning" and search["preset"] == "cpu" and search["tuning_sentences"] >= 1900
+    best = max(search["candidates"], key=lambda c: c["mean"])
+    assert search["chosen"] == {"task_epochs": best["task_epochs"], "task_lr": best["task_lr"]}
+    one = one_layer_settings(get_preset("cpu"))
+    assert (one.task_epochs, one.task_lr) == (best["task_epochs"], best["task_lr"])
+    assert (ROOT / "results" / "cpu-tuning" / "one-layer.md").read_text().count("| chosen |") == 1
