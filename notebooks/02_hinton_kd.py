@@ -220,27 +220,22 @@ assert set(kd_data.transfer["labels"]) == {UNLABELLED}  # no hard labels: only t
 # ### The reference: three seeds at the `cpu` preset
 #
 # First what the spine does at the course's real scale, measured with
-# `kd-teach run sst2 --preset cpu --seeds 0,1,2` and committed in `results/cpu/`. Each row's
-# mean comes with a 95% interval: 872 dev sentences measure an accuracy near 0.79 only to
-# about ±1.4 points (the binomial standard error), and seeds move it too. A difference counts
-# as **resolved** only when its own 95% interval excludes 0: the paired bootstrap over the dev
-# sentences and the seeds (Koehn 2004; `kd_teach.engine.verdicts.compare`). Notebook 8 shows
-# how it works and has you write it.
+# `kd-teach run sst2 --preset cpu --seeds 0,1,2` and committed in `results/cpu/`. A difference
+# counts as resolved only when every seed agrees and its mean is at least twice the seed
+# spread (`kd_teach.engine.report.compare`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from IPython.display import Markdown, display
 
 from kd_teach.course.chapters import CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation, run_dir
-from kd_teach.engine.report import provenance
-from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
+from kd_teach.engine.report import comparison_table, provenance, seed_table
 
 CHAPTER = "02_hinton_kd"
 reference = chapter_reference(CHAPTER)
 print(provenance(reference))
-labels = reference_labels()   # SST-2 dev's labels, which every row's stored predictions are scored against
-display(Markdown(interval_table(reference, labels)))
-display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], labels)))
+display(Markdown(seed_table(reference)))
+display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 
 # %% [markdown]
 # ### Your run
@@ -311,12 +306,8 @@ fig
 #   soft targets are the only targets. Both take the same number of optimiser steps (at the
 #   `cpu` preset 1,008: the baseline 16 epochs over 2,000 labelled sentences, the KD student 1
 #   epoch over those plus 30,256 unlabelled ones), so the comparison is compute-matched.
-# - In the reference the KD student is ahead by 9.1 points on average (0.7871 against 0.6965,
-#   with a teacher at 0.8337), and the paired interval of that difference, [+6.2, +11.7],
-#   excludes 0 by a wide margin: resolved. It keeps 94.4% of the teacher, though that share's
-#   own interval is wide ([91.5%, 97.3%]): the student and the teacher disagree on many
-#   sentences, so a share of the teacher is known less precisely than a difference between two
-#   similar students.
+# - In the reference the KD student wins in every seed, by 9.1 points on average: 0.7871 ±
+#   0.0076 against 0.6965 ± 0.0076, with a teacher at 0.8337.
 # - Where does the gain come from? With two classes a soft target is one number per
 #   sentence, how sure the teacher is, so there is little dark knowledge per sentence. The
 #   gain comes from the teacher labelling sentences nobody labelled, which is what

@@ -255,21 +255,19 @@ fig
 # The rows above are this notebook's own run, one seed at `PRESET`. The reference below was
 # measured with `kd-teach run sst2 --preset cpu --rows tinybert --seed N` for seeds 0, 1 and 2
 # and is committed in `results/cpu/results.json`, next to the teacher, the baseline and the
-# Hinton-KD student of notebook 2. A difference counts as resolved only when its 95% interval (the paired
-# bootstrap over dev sentences and seeds, `kd_teach.engine.verdicts.compare`) excludes 0.
+# Hinton-KD student of notebook 2. A difference counts as resolved only when every seed agrees and its mean is at
+# least twice the seed spread (`kd_teach.engine.report.compare`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from kd_teach.course.chapters import CHAPTER_COMPARISONS, chapter_reference
-from kd_teach.engine.report import provenance
-from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
+from kd_teach.engine.report import comparison_table, provenance, seed_table
 
 reference = chapter_reference(CHAPTER)
 assert {r["seed"] for r in reference if r["name"] in names} == {0, 1, 2}
 print(provenance(reference))
-labels = reference_labels()   # SST-2 dev's labels, which every row's stored predictions are scored against
-display(Markdown(interval_table(reference, labels)))
-display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], labels)))
+display(Markdown(seed_table(reference)))
+display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
 
 # %%
 from kd_teach.course.chapters import beside_reference, expectation
