@@ -192,3 +192,10 @@ def test_check_compute_reports_a_broken_expression():
         check_compute(validate_question({**numeric, "compute": "'text'"}))
     with pytest.raises(ValueError, match="has no 'compute' expression"):
         check_compute(validate_question(numeric))
+
+
+def test_the_readme_states_the_banks_size():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"A bank of {len(BANK)} questions" in readme
