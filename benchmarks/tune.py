@@ -1,6 +1,7 @@
 """Recipe searches, scored on the tuning split (SST-2 train sentences no row trains on), never on dev.
 
     python benchmarks/tune.py one-layer|hinton [--preset cpu] [--seeds 0] [--out results/cpu-tuning]
+    python benchmarks/tune.py labels [--seeds 0,1,2] [--runs results/cpu-labels] [--out results/cpu-tuning]
 
 Each candidate is trained exactly as its row is and scored on the tuning split
 (:attr:`kd_teach.engine.data.SST2Data.tuning`: 1,986 labelled SST-2 train sentences at ``cpu``, none of
@@ -14,6 +15,10 @@ accuracy is the recipe. Prints the table and writes ``OUT/<search>.{json,md}``.
   (plus the MLM teacher, once: 30 minutes).
 - ``hinton``: the spine's ``hinton-kd`` row: temperature T x weight alpha of the hard-label loss
   (beta = 1 - alpha). About 3 minutes a candidate and seed at ``cpu``.
+- ``labels``: the ``cpu`` preset's label budget. Trains nothing: it scores the baseline and hinton-kd models
+  that ``benchmarks/kd_vs_labels.py`` trained at each budget (``RUNS/n<budget>/models``, the cpu budget's in
+  ``results/cpu/models``) on that budget's own tuning split, and gives KD's gain with its 95% paired
+  bootstrap interval (:func:`kd_teach.engine.verdicts.compare`). About 2 minutes.
 """
 from __future__ import annotations
 
@@ -25,14 +30,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from transformers import AutoModelForSequenceClassification
+
 from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
 from kd_teach.engine.cache import finetuned_teacher, mlm_teacher
 from kd_teach.engine.data import SST2Data
-from kd_teach.engine.evaluate import accuracy, teacher_logits
+from kd_teach.engine.evaluate import accuracy, scored_predictions, teacher_logits
+from kd_teach.engine.model_folder import model_dir
 from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.pipeline import DATA_SEED
-from kd_teach.engine.presets import Preset, get_preset
+from kd_teach.engine.presets import Preset, get_preset, label_budget
 from kd_teach.engine.report import machine_info, write_json
+from kd_teach.engine.significance import encode_predictions
+from kd_teach.engine.verdicts import compare, points, verdict
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 
 SEARCHES = {  # search -> (row, candidates): distilbert-init's own recipe and the earlier tries among them
@@ -87,6 +97,59 @@ def run_search(search: str, preset_name: str, seeds: list[int], out: Path) -> di
     return result
 
 
+BUDGETS = [500, 2000, 8000, 16000]   # labelled sentences: the points of benchmarks/kd_vs_labels.py
+
+
+def score_label_budgets(runs: Path, seeds: list[int], out: Path) -> dict:
+    """KD's gain over the baseline at each label budget, on that budget's tuning split, from stored models.
+
+    The ``cpu`` preset's 2,000 labels were first chosen after a 16,000-label recipe's gain came out inside the
+    noise on dev; this scores the same question on sentences no row trains on, so that the choice rests on them.
+    """
+    tokenizer = load_tokenizer(get_preset("cpu").teacher)
+    result = {"search": "labels", "row": "hinton-kd - baseline", "split": "tuning", "seeds": seeds, "points": [],
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
+    for n in BUDGETS:
+        preset = label_budget(n)
+        data = SST2Data.from_preset(tokenizer, preset, seed=DATA_SEED)
+        loader = data.tuning_loader(preset.eval_batch_size)
+        folder = Path("results/cpu") if preset == get_preset("cpu") else runs / f"n{n}"
+        rows = []
+        for name in ("baseline", "hinton-kd"):
+            for seed in seeds:
+                path = model_dir(folder, name, seed)
+                if not (path / "config.json").is_file():
+                    raise FileNotFoundError(f"no saved model at {path}: train budget {n} first "
+                                            f"(python benchmarks/kd_vs_labels.py --budgets {n})")
+                acc, predictions = scored_predictions(AutoModelForSequenceClassification.from_pretrained(path), loader)
+                rows.append({"name": name, "seed": seed, "accuracy": acc, "predictions": predictions})
+        gain = compare(rows, "hinton-kd", "baseline", encode_predictions(data.tuning_raw["label"]))
+        result["points"].append({"n": n, "tuning_sentences": len(data.tuning_raw), "gain": gain["mean_diff"],
+                                 "gain_interval": [gain["low"], gain["high"]], "verdict": verdict(gain),
+                                 **{name: [r["accuracy"] for r in rows if r["name"] == name]
+                                    for name in ("baseline", "hinton-kd")}})
+        print(f"{n:,} labels: gain {points(gain['mean_diff'])} [{points(gain['low'])}, {points(gain['high'])}]",
+              flush=True)
+    write_json(out / "labels.json", result)
+    (out / "labels.md").write_text(label_table(result) + "\n")
+    return result
+
+
+def label_table(result: dict) -> str:
+    """The label-budget scores as Markdown: each budget's baseline and KD tuning accuracy and the gain."""
+    lines = [f"KD's gain over the baseline on each budget's tuning split (SST-2 train sentences no row of that "
+             f"budget trains on; dev not read), seeds {', '.join(map(str, result['seeds']))}, "
+             f"{result['date'][:10]}.", "",
+             "| labelled sentences | tuning sentences | baseline | hinton-kd | gain, points [95% interval] | verdict |",
+             "|---|---|---|---|---|---|"]
+    for p in result["points"]:
+        low, high = p["gain_interval"]
+        lines.append(f"| {p['n']:,} | {p['tuning_sentences']:,} | {statistics.fmean(p['baseline']):.4f} | "
+                     f"{statistics.fmean(p['hinton-kd']):.4f} | {points(p['gain'])} [{points(low)}, {points(high)}] "
+                     f"| {p['verdict']} |")
+    return "\n".join(lines)
+
+
 def table(result: dict) -> str:
     """The search as Markdown: each candidate's tuning accuracy per seed and its mean; the chosen one marked."""
     keys, seeds = list(result["chosen"]), result["candidates"][0]["seeds"]
@@ -104,12 +167,17 @@ def table(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("search", choices=sorted(SEARCHES))
+    parser.add_argument("search", choices=sorted([*SEARCHES, "labels"]))
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0; labels: 0,1,2)")
     parser.add_argument("--out", default=None, help="output folder (default results/<preset>-tuning)")
+    parser.add_argument("--runs", default="results/cpu-labels", help="labels: kd_vs_labels.py's output folder")
     args = parser.parse_args()
-    result = run_search(args.search, args.preset, [int(s) for s in args.seeds.split(",")],
+    if args.search == "labels":
+        score_label_budgets(Path(args.runs), [int(s) for s in (args.seeds or "0,1,2").split(",")],
+                            Path(args.out or "results/cpu-tuning"))
+        return
+    result = run_search(args.search, args.preset, [int(s) for s in (args.seeds or "0").split(",")],
                         Path(args.out or f"results/{args.preset}-tuning"))
     print(table(result))
 

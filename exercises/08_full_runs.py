@@ -18,7 +18,8 @@
 # you read it honestly. Two questions every distillation project ends with:
 #
 # 1. **Which model do I ship?** Given a latency budget, the most accurate row that fits it.
-# 2. **Is row a really better than row b,** or is the difference the noise between seeds?
+# 2. **Is row a really better than row b,** or is the difference the noise of 872 dev
+#    sentences and three seeds?
 #
 # Both work on the rows of `results.json` (notebook 8, `kd_teach.engine.report`): one dict
 # per trained model and seed, with `name`, `seed`, `accuracy` (SST-2 dev), `latency_ms_b1`
@@ -32,11 +33,13 @@
 # %%
 import statistics
 
+import numpy as np
 from IPython.display import Markdown, display
 
-from kd_teach.course.checks import check_pick_within_budget, check_resolved
-from kd_teach.engine.report import HEADLINE_COMPARISONS, comparison_table, load_results, reference_results, \
-    seed_summary
+from kd_teach.course.checks import check_paired_bootstrap, check_pick_within_budget
+from kd_teach.engine.report import HEADLINE_COMPARISONS, load_results, reference_results, seed_summary
+from kd_teach.engine.significance import correctness
+from kd_teach.engine.verdicts import compare, comparison_table, reference_labels
 
 rows = load_results(reference_results("cpu") / "results.json")["rows"]
 print(f"{len(rows)} rows: " + ", ".join(f"{e['name']} ({e['n']} seed{'s' * (e['n'] > 1)})" for e in seed_summary(rows)))
@@ -79,40 +82,64 @@ assert pick_within_budget(rows, 7.0) == "teacher" and pick_within_budget(rows, 3
 # Read the lines. At 3 ms, DistilBERT's student, cut from the teacher's own layers, keeps
 # 98.6% of its accuracy at less than half its batch-1 latency. At 4 ms the pick is
 # `distilbert-init`, ahead of `distilbert` by 0.04 points on average: a choice between two
-# rows that the next exercise says are inside the noise (ship either). At 2.5 ms `tinybert`
+# rows whose difference the next exercise finds inside the noise (ship either). At 2.5 ms `tinybert`
 # itself misses by 0.003 ms (its mean is 2.503), so its ablation `tinybert-aug` is picked: a
 # budget read off one noisy timing decides by less than a measurement's spread.
 
 # %% [markdown]
-# ## Exercise 2: a difference, or noise?
+# ## Exercise 2: a difference, or noise? The paired bootstrap
 #
-# Row a against row b over the seeds both were trained with: `a` and `b` are their dev
-# accuracies, seed by seed (`a[i]` and `b[i]` share seed i). The course calls the difference
-# **resolved** (`kd_teach.engine.report.compare`, the verdicts of notebooks 2, 4, 7 and 8)
-# when all of these hold:
+# Every accuracy here is measured on the same 872 dev sentences. An accuracy near 0.79 on 872
+# sentences is only known to about ±1.4 points, and a new seed moves it too: a difference
+# between two rows means something only when it is larger than what a different draw of
+# sentences and seeds would give. Notebook 8 measures that with the **paired bootstrap**
+# (Koehn 2004): pretend the 872 dev sentences are a sample of all the sentences the model
+# could meet, draw 872 of them *with replacement*, score **both rows on the same draw**, and
+# repeat many times; the middle 95% of the differences is the interval.
 #
-# - there are at least two seeds (one seed says nothing about noise);
-# - every seed agrees on the sign of a − b (a ahead in every seed, or b in every seed);
-# - |mean of a − b| is at least **twice the spread**, the spread being the larger of the
-#   two rows' sample standard deviations (`statistics.stdev`, n − 1).
+# Write it. The inputs say which sentences each seed of each row got right:
+# `correct_a[s, i]` is 1 when seed s of row a classified dev sentence i correctly, else 0;
+# `correct_b` the same for row b, seed s of a paired with seed s of b. Shapes (seeds,
+# sentences).
 #
-# Return True or False.
+# 1. Average over the seeds first: `d = correct_a.mean(axis=0) - correct_b.mean(axis=0)`,
+#    each sentence's difference (shape (sentences,)). The mean of `d` is the accuracy
+#    difference a − b over the seeds.
+# 2. With `rng = np.random.default_rng(seed)`, draw `n_resamples` sets of sentence indices,
+#    each `len(d)` integers in `[0, len(d))` with replacement (`rng.integers`), and take the
+#    mean of `d` over each set: `n_resamples` resampled differences.
+# 3. Return their 2.5th and 97.5th percentiles (`np.percentile`), as `(low, high)`.
+#
+# Two mistakes to avoid: resampling a and b *independently* (each with its own indices),
+# which throws away what the rows share, and resampling each seed on its own, as if the same
+# hard sentence were not hard for every seed. The checker compares your interval with the
+# package's (`kd_teach.engine.significance.difference_interval`, SciPy's bootstrap) on
+# simulated rows; its ends must fall within 6% of the interval's width of the package's.
 
 # %%
-def resolved(a: list[float], b: list[float]) -> bool:
-    """True when a - b has one sign in every seed and |mean| >= 2 x the larger sample sd of a and b (2+ seeds)."""
-    raise NotImplementedError("write the body of resolved here")
+def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_resamples: int = 10_000,
+                     seed: int = 0) -> tuple[float, float]:
+    """95% interval of accuracy(a) - accuracy(b), averaged over seeds, by the paired bootstrap over sentences."""
+    raise NotImplementedError("write the body of paired_bootstrap here")
 
 
-check_resolved(resolved)
+check_paired_bootstrap(paired_bootstrap)
 
 # %% [markdown]
-# Your verdicts on the chapters' headline comparisons, next to the table the notebooks show.
+# Your intervals on the chapters' headline comparisons, next to the table the notebooks show
+# (whose intervals are SciPy's BCa bootstrap: a percentile interval corrected for bias and
+# skew; on these differences the two agree to about a tenth of a point). A difference is
+# resolved when its interval excludes 0.
 
 # %%
-per_seed = {e["name"]: e["values"] for e in seed_summary(rows)}
+labels = reference_labels()
+right = {e["name"]: correctness(sorted((r for r in rows if r["name"] == e["name"]), key=lambda r: r["seed"]), labels)
+         for e in seed_summary(rows)}                                          # name -> (seeds, sentences) of 0/1
+mine = {}
 for a, b in HEADLINE_COMPARISONS:
-    print(f"{a} vs {b}: {'resolved' if resolved(per_seed[a], per_seed[b]) else 'inside the noise'}")
-display(Markdown(comparison_table(rows, HEADLINE_COMPARISONS)))
-assert [resolved(per_seed[a], per_seed[b]) for a, b in HEADLINE_COMPARISONS] == [True, False, True, True, False]
-assert not resolved(per_seed["distilbert-init"], per_seed["distilbert"])    # the 4 ms pick above: either will do
+    low, high = mine[a, b] = paired_bootstrap(right[a], right[b])
+    print(f"{a} - {b}: [{100 * low:+.1f}, {100 * high:+.1f}] points: "
+          + ("resolved" if low > 0 or high < 0 else "inside the noise"))
+display(Markdown(comparison_table(rows, HEADLINE_COMPARISONS, labels)))
+for (a, b), (low, high) in mine.items():   # your verdicts are the package's
+    assert (low > 0 or high < 0) == compare(rows, a, b, labels)["resolved"], (a, b)

@@ -41,7 +41,8 @@ from kd_teach.engine.deploy import RUNTIMES
 from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier, provenance as deployment_provenance
 from kd_teach.engine.pipeline import run_sst2
 from kd_teach.engine.presets import get_preset, one_layer_settings, preset_for_hardware
-from kd_teach.engine.report import comparison_table, provenance, reference_results, seed_table
+from kd_teach.engine.report import provenance, reference_results
+from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
 
 # %% [markdown]
 # ## Four ways to serve one model
@@ -69,16 +70,18 @@ from kd_teach.engine.report import comparison_table, provenance, reference_resul
 #
 # ## The reference: three seeds at the `cpu` preset
 #
-# What the course measured, committed in `results/cpu/deployment.json` (`kd-teach run sst2
-# --preset cpu --rows distilbert-1layer --seeds 0,1,2`, then `kd-teach deploy runs/sst2-cpu`):
-# the teacher and the one-layer student, every seed, every runtime, measured in one process.
+# What the course measured, committed in `results/cpu-deploy/deployment.json` (`kd-teach run
+# sst2 --preset cpu --rows distilbert-1layer --seeds 0,1,2`, then `kd-teach deploy
+# runs/sst2-cpu`): the teacher and the one-layer student, every seed, every runtime, measured
+# in one process with nothing else running. Each share of the teacher comes with its 95%
+# interval (the paired bootstrap over the 872 dev sentences and the seeds, notebook 8).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 CHAPTER = "09_deploying_the_student"
 deployed = json.loads((reference_results("cpu-deploy") / "deployment.json").read_text())
 print(deployment_provenance(deployed))
-display(Markdown(deployment_table(deployed["rows"])))
+display(Markdown(deployment_table(deployed["rows"], deployed["dev_labels"])))
 
 # %% [markdown]
 # How to read it:
@@ -88,24 +91,26 @@ display(Markdown(deployment_table(deployed["rows"])))
 #   in ONNX Runtime int8 (0.8326), the student 0.1 to 0.2 points. The int8 files are about a
 #   quarter of the float32 ones, except torch's, which keeps the embedding table in float32.
 # - **The speed-up depends on the runtime less than the latency does,** because the runtime
-#   speeds up the teacher too. It is lowest in torch int8: int8 speeds up matrix products,
-#   most of the six-layer teacher's time, while much of a one-layer student's time at batch 1
-#   is per-call overhead that int8 does not touch.
+#   speeds up the teacher too. It is lowest in the int8 runtimes (4.2x in torch, 4.98x in ONNX
+#   Runtime, against 7.1x and 8.2x in float32): int8 speeds up matrix products, most of the
+#   six-layer teacher's time, while much of a one-layer student's time at batch 1 is per-call
+#   overhead that int8 does not touch.
 # - **What makes the student fast is its shape:** one transformer layer of the teacher's six,
 #   with the teacher's embeddings. Those embeddings hold half the teacher's 22.7M parameters,
 #   so the student is not small on disk; int8 (ONNX) is what shrinks the file, to 14 MB.
-# - **The goal column** says whether the means over the three seeds keep at least 95% of the
-#   teacher at at least 5x lower batch-1 latency, and whether every seed does. Seed 2 keeps
-#   94.8%: the goal is met on the mean, by two tenths of a point, not by every seed. The
-#   speed-ups' sd over seeds is over 1x: each seed is timed apart, and sub-millisecond
-#   latencies on a shared 2-core machine move that much from one timing to the next.
+# - **The goal column** asks for the whole 95% interval of the share at or above 95%, and a
+#   mean batch-1 speed-up of at least 5x. The student keeps 95.2% on average (0.7940), but its
+#   interval is [92.5%, 97.8%]: 872 sentences cannot tell 95.2% from 93%, so the goal is not
+#   met, in any runtime. The speed-ups' sd over seeds (up to 0.6x) is timing noise: each seed
+#   is timed apart, and sub-millisecond latencies move that much from one timing to the next.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 reference = chapter_reference(CHAPTER)
 print(provenance(reference))
-display(Markdown(seed_table(reference)))
-display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER])))
+labels = reference_labels()
+display(Markdown(interval_table(reference, labels)))
+display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], labels)))
 
 # %% [markdown]
 # The results table, three seeds: cutting DistilBERT's student from three teacher layers
@@ -158,7 +163,7 @@ Markdown(beside_reference([teacher, student], reference))
 # %%
 REPEATS = 2 if preset.name == "smoke" else 20   # timed passes per batch size: smoke only checks that it runs
 deployment = deploy_run(out_dir, ("distilbert-1layer",), preset, repeats=REPEATS)
-Markdown(deployment_table(deployment["rows"]))
+Markdown(deployment_table(deployment["rows"], deployment["dev_labels"]))
 
 # %% [markdown]
 # What must hold whatever the machine (the latencies themselves are this machine's):
@@ -187,7 +192,9 @@ print("checks passed")
 # accurate and at least as fast (notebook 8).
 
 # %%
-plot_frontier(deployment["rows"], reference=json.loads((reference_results("cpu") / "results.json").read_text())["rows"])
+plot_frontier(deployment["rows"], deployment["dev_labels"],
+              reference=json.loads((reference_results("cpu") / "results.json").read_text())["rows"],
+              caption=deployment_provenance(deployment))
 
 # %% [markdown]
 # ## Choose a student under a budget
@@ -201,7 +208,7 @@ plot_frontier(deployment["rows"], reference=json.loads((reference_results("cpu")
 from kd_teach.course.leaderboard import LeaderboardExplorer
 
 served = [{**r, "name": f"{r['name']} ({r['runtime']})"} for r in deployment["rows"]]
-explorer = LeaderboardExplorer(served, cost="latency_ms_b1")
+explorer = LeaderboardExplorer(served, cost="latency_ms_b1", labels=deployment["dev_labels"])
 explorer
 
 # %% [markdown]
@@ -218,23 +225,30 @@ assert best is None or best["name"] in explorer.front and best["cost"] <= explor
 # %% [markdown]
 # ## The goal, honestly
 #
-# Over the reference's three seeds (the first table), the one-layer student meets the goal
-# on the mean in three runtimes out of four. Mind the margins:
+# Over the reference's three seeds (the first table), the one-layer student does **not** meet
+# the goal. It is fast enough in float32 (7.1x in torch, 8.2x in ONNX Runtime), but:
 #
-# - **Accuracy.** The student keeps 95.0% to 95.2% of the teacher, depending on the runtime:
-#   a margin of two tenths of a point at most, less than one seed's sd (0.35 points), and
-#   seed 2 alone falls short. Its learning rate and epochs were chosen from two tries scored
-#   on the same dev set (`presets.OneLayerSettings`), so part of that margin may be selection.
+# - **Accuracy.** It keeps 95.0% to 95.2% of the teacher, depending on the runtime: two tenths
+#   of a point above the line on average, while the share's 95% interval reaches down to about
+#   92.5%. Read honestly, the course cannot say that this student keeps 95%. Its learning rate
+#   and epochs were chosen on the tuning split, SST-2 training sentences no row trains on
+#   (`benchmarks/tune.py one-layer`, `presets.OneLayerSettings`): five candidates within six
+#   sentences of each other, the same recipe an earlier choice read off dev, so dev played no
+#   part in it now.
 # - **Speed.** Each seed's speed-up divides the teacher's latency, timed just before it, by
-#   its own; the three seeds (the same architecture) still spread by more than 1x. The
-#   ratio, not the milliseconds, is what carries to another machine, and only roughly.
+#   its own; the three seeds (the same architecture) still spread by up to 0.6x. The ratio,
+#   not the milliseconds, is what carries to another machine, and only roughly: an earlier
+#   measurement of the same models on a busier machine read 5.6x to 6.9x where this one reads
+#   7.1x to 8.2x.
 # - **What limits it.** The teacher is already small (6 layers of width 384); a 5x faster
 #   student of the same width keeps one layer, and with one layer of attention goes the
 #   accuracy that `distilbert-init` keeps with three (the comparison above).
 #
 # To go further, the course's own tools: TinyBERT's augmentation (notebook 7) for more
 # transfer sentences, a narrower student with general distillation (notebook 6), or several
-# seeds and keeping the best on a held-out split of the training data, never on dev.
+# seeds and keeping the best on the tuning split, never on dev. And to *show* 95%, a student
+# must clear it by more than the interval's half-width, about 2.7 points of share here: 97.7%
+# of the teacher or more, on these 872 sentences.
 #
 # ## Check yourself
 

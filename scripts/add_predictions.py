@@ -5,7 +5,8 @@ Seeded runs are deterministic here, so the same row trained again (same name, se
 teacher) is the same model: this script takes the predictions from such a re-run, and only when the
 re-run's dev accuracy equals the stored one exactly, float for float. The stored row keeps everything it
 had (its timings were measured on a quiet machine; the re-run's may not be) and gains ``predictions``
-and ``predictions_from`` (the re-run's date). The table gains ``dev_labels``.
+and ``predictions_from`` (the re-run's date). The table gains ``dev_labels``, and its results.md and
+results.png are written again (:func:`kd_teach.engine.pipeline.write_report`).
 
     kd-teach run sst2 --preset cpu --seeds 0,1,2 --rows spine --out runs/regen/cpu
     python scripts/add_predictions.py runs/regen/cpu/results.json results/cpu/results.json
@@ -18,6 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
+from kd_teach.engine.pipeline import write_report
 from kd_teach.engine.report import load_results, write_json
 
 
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.tables:
         table, missing = add_predictions(rerun, load_results(path))
         write_json(path, table)
+        write_report(Path(path).parent, table)           # results.md and results.png, now with intervals
         print(f"{path}: {sum(bool(r.get('predictions')) for r in table['rows'])} of {len(table['rows'])} rows have "
               f"predictions" + (f"; still without: {', '.join(missing)}" if missing else ""))
     return 0

@@ -4,7 +4,7 @@ import pytest
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference,
                                       chapter_rows, expectation, run_dir)
 from kd_teach.engine.pipeline import CHAPTER_TABLE, ROWS
-from kd_teach.engine.report import compare
+from kd_teach.engine.verdicts import compare, reference_labels
 
 ORDER = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs", "09_deploying_the_student"]
 
@@ -38,7 +38,7 @@ def test_the_committed_reference_has_every_row_of_the_chapter_over_three_seeds(c
     for name in CHAPTER_ROWS[chapter][1:]:
         assert sorted(r["seed"] for r in reference if r["name"] == name) == [0, 1, 2], name
     for a, b in CHAPTER_COMPARISONS[chapter]:
-        assert compare(reference, a, b)["seeds"] == [0, 1, 2]
+        assert compare(reference, a, b, reference_labels())["seeds"] == [0, 1, 2]
 
 
 def test_the_learners_run_goes_beside_the_reference():

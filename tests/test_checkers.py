@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import kd_teach.course.checks as checks
-from kd_teach.course.checks import augmentation, bugs, bugs_tinybert, leaderboard
+from kd_teach.course.checks import augmentation, bootstrap, bugs, bugs_tinybert, leaderboard
 from kd_teach.course.checks.students import Size, bert_parameters
 from kd_teach.distilbert.losses import L_ce, L_cos, L_mlm
 from kd_teach.distilbert.masking import MaskingConfig, mask_tokens
@@ -106,7 +106,8 @@ CHECKERS = [  # (checker, the package's function, a wrong function, the name its
     (checks.check_replace_words, replace_words, lambda words, candidates, p, rng: list(words), "replace_words"),
     (checks.check_pick_within_budget, leaderboard.pick_within_budget,
      lambda rows, budget_ms: max(rows, key=lambda r: r["accuracy"])["name"], "pick_within_budget"),
-    (checks.check_resolved, leaderboard.resolved, lambda a, b: sum(a) > sum(b), "resolved"),
+    (checks.check_paired_bootstrap, bootstrap.paired_bootstrap, lambda a, b, n_resamples=10_000, seed=0: (0.0, 0.0),
+     "paired_bootstrap"),
     (checks.check_make_teacher, bugs.make_teacher,
      lambda body, width, classes, X, y: torch.nn.Sequential(body, torch.nn.Linear(width, classes)).eval(),
      "make_teacher"),

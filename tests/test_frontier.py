@@ -101,3 +101,20 @@ def test_changing_the_cost_redraws_once():
     assert drawn == ["params"]
     explorer.budget_box.value = explorer.budget_box.max / 3
     assert drawn == ["params", "params"]
+
+
+def test_given_the_dev_labels_the_explorer_shows_each_rows_95_percent_interval_over_the_chosen_seeds():
+    from kd_teach.engine.significance import accuracy_interval, correctness, encode_predictions
+
+    labels = encode_predictions([1] * 100)
+    rows = [{"name": n, "seed": s, "accuracy": k / 100, "latency_ms_b1": c, "latency_ms_b32": c, "params": 1,
+             "size_mb": 1.0, "predictions": "1" * k + "0" * (100 - k)}
+            for n, c, ks in (("big", 4.0, (90, 88)), ("small", 1.0, (70, 75))) for s, k in enumerate(ks)]
+    explorer = LeaderboardExplorer(rows, labels=labels)
+    small = next(p for p in explorer.points if p["name"] == "small")
+    want = accuracy_interval(correctness(rows[2:], [1] * 100))
+    assert (small["low"], small["high"]) == (want.low, want.high) and small["low"] < 0.725 < small["high"]
+    assert "mean [95% interval]" in explorer.text.value and f"[{want.low:.4f}, {want.high:.4f}]" in explorer.text.value
+    explorer.seed_boxes[0].value = False                           # seed 1 alone: its own interval
+    small = next(p for p in explorer.points if p["name"] == "small")
+    assert small["accuracy"] == 0.75 and small["low"] < 0.75 < small["high"]

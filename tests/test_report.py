@@ -111,39 +111,6 @@ def test_label_budgets_keep_the_students_compute_matched():
         label_budget(60000, steps=4000)
 
 
-def _seeds(name, values):
-    return [{"name": name, "seed": s, "accuracy": v} for s, v in enumerate(values)]
-
-
-def test_compare_resolves_only_a_consistent_difference_of_twice_the_spread():
-    from kd_teach.engine.report import compare, comparison_table
-
-    rows = _seeds("kd", [0.80, 0.79, 0.81]) + _seeds("base", [0.70, 0.71, 0.70]) + _seeds("near", [0.79, 0.82, 0.78])
-    c = compare(rows, "kd", "base")
-    assert c["seeds"] == [0, 1, 2] and c["resolved"]
-    assert [round(d, 10) for d in c["diffs"]] == [0.10, 0.08, 0.11]
-    assert abs(c["spread"] - 0.01) < 1e-12                           # the larger sd of the two rows
-    near = compare(rows, "near", "kd")                               # mean +0.0 with sd 0.02: noise
-    assert not near["resolved"] and abs(near["spread"] - 0.0208166599946613) < 1e-12
-    mixed = compare(_seeds("a", [0.80, 0.70, 0.80]) + _seeds("b", [0.70, 0.71, 0.70]), "a", "b")
-    assert not mixed["resolved"]                                     # big mean, but one seed disagrees
-    assert not compare(_seeds("a", [0.9]) + _seeds("b", [0.5]), "a", "b")["resolved"]   # one seed never settles it
-    md = comparison_table(rows, [("kd", "base"), ("near", "kd")]).splitlines()
-    assert md[2] == "| `kd` - `base` | +10.0, +8.0, +11.0 | +9.7 | 1.0 | `kd` ahead in every seed, by more than twice the spread |"
-    assert md[3] == "| `near` - `kd` | -1.0, +3.0, -3.0 | -0.3 | 2.1 | inside the noise |"
-    tie = comparison_table(_seeds("a", [0.8, 0.7]) + _seeds("b", [0.7996, 0.7]), [("a", "b")]).splitlines()
-    assert tie[2] == "| `a` - `b` | +0.0, +0.0 | 0.0 | 7.1 | inside the noise |"    # no "+0.0" or "-0.0" mean
-
-
-def test_compare_names_a_missing_row_or_seed():
-    from kd_teach.engine.report import compare
-
-    with pytest.raises(ValueError, match="no row named 'tinybert'.*'base'"):
-        compare(_seeds("base", [0.7]), "tinybert", "base")
-    with pytest.raises(ValueError, match="share no seed"):
-        compare(_seeds("a", [0.7]) + [{"name": "b", "seed": 5, "accuracy": 0.6}], "a", "b")
-
-
 def test_provenance_names_preset_seeds_dates_and_machine():
     from kd_teach.engine.report import provenance
 

@@ -10,7 +10,8 @@ import pytest
 
 from kd_teach.engine.pipeline import expand_rows, preset_key
 from kd_teach.engine.presets import get_preset, label_budget
-from kd_teach.engine.report import HEADLINE_COMPARISONS, comparison_table, seed_summary, seed_table
+from kd_teach.engine.report import HEADLINE_COMPARISONS, seed_summary
+from kd_teach.engine.verdicts import comparison_table, interval_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ROOT / "results" / "cpu" / "results.json"
@@ -19,6 +20,10 @@ LABELS = ROOT / "results" / "cpu-labels"
 
 def cpu_rows() -> list[dict]:
     return json.loads(CPU.read_text())["rows"]
+
+
+def cpu_labels() -> str:
+    return json.loads(CPU.read_text())["dev_labels"]
 
 
 def test_every_reference_row_is_stamped_with_its_date_machine_recipe_and_teacher():
@@ -49,14 +54,14 @@ def test_every_row_of_rows_all_has_three_seeds_and_the_readme_shows_them_all():
     assert set(summary) == set(expand_rows("all"))
     assert all(e["seeds"] == [0, 1, 2] for name, e in summary.items() if name != "teacher")
     readme = (ROOT / "README.md").read_text()
-    for line in comparison_table(rows, HEADLINE_COMPARISONS).splitlines()[2:]:
+    for line in comparison_table(rows, HEADLINE_COMPARISONS, cpu_labels()).splitlines()[2:]:
         assert line in readme, f"README.md does not show the committed comparison: {line}"
 
 
 def test_the_readme_quotes_the_committed_spine_table():
     readme = (ROOT / "README.md").read_text()
     spine = [r for r in cpu_rows() if r["name"] in expand_rows("spine")]
-    for line in seed_table(spine).splitlines()[2:]:
+    for line in interval_table(spine, cpu_labels()).splitlines()[2:]:
         assert line in readme, f"README.md does not show the committed row: {line}"
 
 
@@ -67,7 +72,8 @@ def test_the_readme_quotes_each_chapters_committed_table_and_comparisons(chapter
     assert all(e["n"] == 3 for e in seed_summary(rows) if e["name"] != "teacher"), "3 seeds of every row"
     pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in expand_rows(chapter)]
     readme = (ROOT / "README.md").read_text()
-    for line in seed_table(rows).splitlines()[2:] + comparison_table(rows, pairs).splitlines()[2:]:
+    for line in (interval_table(rows, cpu_labels()).splitlines()[2:]
+                 + comparison_table(rows, pairs, cpu_labels()).splitlines()[2:]):
         assert line in readme, f"README.md does not show the committed {chapter} line: {line}"
 
 
@@ -98,24 +104,26 @@ def test_the_deployment_reference_holds_three_seeds_every_runtime_and_the_readme
         assert r["accuracy"] == pytest.approx(next(x["accuracy"] for x in run if x["name"] == r["name"]
                                                    and x["seed"] == r["seed"]), abs=1e-9)
     readme = (ROOT / "README.md").read_text()
-    for line in deployment_table(table["rows"]).splitlines()[2:]:
+    for line in deployment_table(table["rows"], table["dev_labels"]).splitlines()[2:]:
         assert line in readme, f"README.md does not show the committed deployment row: {line}"
-    assert any(e["meets_goal"] for e in deployment_summary(table["rows"]))  # what the README and notebook 9 say
+    # what the README and notebook 9 say: the mean share clears 95% in float32, its interval does not
+    student = [e for e in deployment_summary(table["rows"], table["dev_labels"]) if e["name"] == "distilbert-1layer"]
+    assert not any(e["meets_goal"] for e in student) and student[0]["share_of_teacher"] >= 0.95 > student[0]["share_low"]
 
 
 REFERENCES = sorted((ROOT / "results").glob("cpu*/**/results.json"))
 
 
 @pytest.mark.parametrize("path", REFERENCES, ids=lambda p: str(p.relative_to(ROOT / "results")))
-def test_stored_predictions_give_back_each_rows_accuracy(path):
+def test_every_row_keeps_predictions_that_give_back_its_accuracy(path):
     # A row's per-sentence predictions (issue 25) are what every paired comparison reads: scored against the
     # table's dev labels they must give the stored accuracy, to the float32 it was computed in.
     from kd_teach.engine.significance import decode_predictions
 
     table = json.loads(path.read_text())
-    rows = [r for r in table["rows"] if r.get("predictions")]
-    if not rows:
-        pytest.skip(f"{path.relative_to(ROOT)}: no row has per-sentence predictions yet")
+    rows = table["rows"]
+    missing = [f"{r['name']} seed {r.get('seed')}" for r in rows if not r.get("predictions")]
+    assert not missing, f"{path.relative_to(ROOT)}: rows without per-sentence predictions: {missing}"
     labels = decode_predictions(table["dev_labels"])
     assert len(labels) == 872 and labels.sum() == 444                  # SST-2 dev: 444 positive, 428 negative
     for r in rows:
@@ -147,3 +155,21 @@ def test_the_one_layer_recipe_is_the_one_its_search_on_the_tuning_split_chose():
     one = one_layer_settings(get_preset("cpu"))
     assert (one.task_epochs, one.task_lr) == (best["task_epochs"], best["task_lr"])
     assert (ROOT / "results" / "cpu-tuning" / "one-layer.md").read_text().count("| chosen |") == 1
+
+
+def test_the_cpu_label_budget_is_the_most_labels_at_which_kd_pays_on_the_tuning_split():
+    # The cpu preset teaches Hinton's transfer-set setting; its 2,000 labels are the most at which KD's gain
+    # over the baseline is resolved on the tuning split (benchmarks/tune.py labels), not on dev.
+    search = json.loads((ROOT / "results" / "cpu-tuning" / "labels.json").read_text())
+    assert search["split"] == "tuning" and len(search["seeds"]) >= 3
+    resolved = [p["n"] for p in search["points"] if p["gain_interval"][0] > 0]
+    assert get_preset("cpu").train_size == max(resolved)
+
+
+def test_hinton_kds_temperature_and_alpha_are_the_ones_its_search_on_the_tuning_split_chose():
+    search = json.loads((ROOT / "results" / "cpu-tuning" / "hinton.json").read_text())
+    assert search["split"] == "tuning" and search["preset"] == "cpu" and search["tuning_sentences"] >= 1900
+    best = max(search["candidates"], key=lambda c: c["mean"])      # ties: the first in the search's list
+    preset = get_preset("cpu")
+    assert search["chosen"] == {"T": best["T"], "alpha": best["alpha"]} == {"T": preset.T, "alpha": preset.alpha}
+    assert preset.beta == pytest.approx(1 - preset.alpha)

@@ -24,7 +24,7 @@ CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
     "08_full_runs": CHAPTER_TABLE,
     "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer"),
 }
-CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.report.compare
+CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.verdicts.compare
     "02_hinton_kd": [("hinton-kd", "baseline")],
     "04_distilbert": [("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd")],
     "07_task_distillation": [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),

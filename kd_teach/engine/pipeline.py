@@ -31,11 +31,12 @@ from kd_teach.engine.finetune import train_baseline, train_on_labels
 from kd_teach.engine.model_folder import model_dir, pretrained_student_card, save_model_folder, write_model_cards
 from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.presets import Preset, one_layer_settings
-from kd_teach.engine.report import (HEADLINE_COMPARISONS, comparison_table, load_results, machine_info, markdown_table,
-                                    plot_results, seed_table, upsert_rows)
+from kd_teach.engine.report import (HEADLINE_COMPARISONS, load_results, machine_info, markdown_table, plot_results,
+                                    seed_table, upsert_rows)
 from kd_teach.engine.runtime import distributed_state
 from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.tasks import TaskSpec, task_data
+from kd_teach.engine.verdicts import COMPARISON_RULE, comparison_table, interval_table
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
 
@@ -319,18 +320,39 @@ def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, data: 
     labels = encode_predictions(data.dev_raw["label"])
     table = upsert_rows(out / "results.json", new_rows, task=task, recipes=recipes, dev_labels=labels)
     write_model_cards(out, table, new_rows)                   # each new row's model folder gets its README.md
-    rows = table["rows"]
-    text = markdown_table(rows)
-    if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
-        in_order = sorted(rows, key=lambda r: ROWS.index(r["name"]) if r["name"] in ROWS else len(ROWS))
-        text = seed_table(in_order) + "\n\nEvery row, every seed:\n\n" + text
-        names = {r["name"] for r in rows}
-        pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in names and b in names]
-        if pairs:
-            text = ("Headline comparisons (a difference is resolved at twice the seed spread, with every seed "
-                    "agreeing):\n\n" + comparison_table(rows, pairs) + "\n\n" + text)
-    (out / "results.md").write_text(text + "\n")
-    plot_results(rows, out / "results.png", "SST-2" if task == "sst2" else task)
+    write_report(out, table)
     old_curves = json.loads((out / "curves.json").read_text()) if (out / "curves.json").is_file() else {}
     (out / "curves.json").write_text(json.dumps({**old_curves, **curves}))
     return table
+
+
+def write_report(out: str | Path, table: dict | None = None) -> str:
+    """Write ``out/results.md`` and ``out/results.png`` from ``out/results.json`` (or ``table``); return the Markdown.
+
+    With several seeds: each row's accuracy per seed, its mean with the 95% interval and its share of the
+    teacher (:func:`kd_teach.engine.verdicts.interval_table`), then the headline comparisons with their
+    intervals and verdicts, above the table of every row and seed. A table holding rows measured before rows
+    kept their predictions gets no interval and no verdict, and says which rows to run again.
+    """
+    out = Path(out)
+    table = table or load_results(out / "results.json")
+    rows, labels = table["rows"], table.get("dev_labels")
+    text = markdown_table(rows)
+    if len({r.get("seed") for r in rows if r["name"] != "teacher"}) > 1:
+        in_order = sorted(rows, key=lambda r: ROWS.index(r["name"]) if r["name"] in ROWS else len(ROWS))
+        old = [f"{r['name']} seed {r.get('seed')}" for r in rows if not r.get("predictions")]
+        if old or labels is None:  # measured before rows kept their predictions: no interval, so no verdict
+            text = (seed_table(in_order) + f"\n\nNo intervals or verdicts: {', '.join(old)} have no per-sentence "
+                    "predictions (measured before rows kept them); run them again with --force.\n\n"
+                    "Every row, every seed:\n\n" + text)
+        else:
+            text = interval_table(in_order, labels) + "\n\nEvery row, every seed:\n\n" + text
+            names = {r["name"] for r in rows}
+            pairs = [(a, b) for a, b in HEADLINE_COMPARISONS if a in names and b in names]
+            if pairs:
+                text = (f"Headline comparisons ({COMPARISON_RULE}):\n\n" + comparison_table(rows, pairs, labels)
+                        + "\n\n" + text)
+    (out / "results.md").write_text(text + "\n")
+    task = table.get("task", "sst2")
+    plot_results(rows, out / "results.png", "SST-2" if task == "sst2" else task)
+    return text

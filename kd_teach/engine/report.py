@@ -176,7 +176,8 @@ def provenance(rows: list[dict]) -> str:
     return f"preset {', '.join(presets)}, seeds {', '.join(map(str, seeds))}; measured {when} on {where}"
 
 
-# The chapters' headline comparisons, (a, b): what a row adds over its ablation or its reference.
+# The chapters' headline comparisons, (a, b): what a row adds over its ablation or its reference
+# (each read by :func:`kd_teach.engine.verdicts.compare`).
 HEADLINE_COMPARISONS = [
     ("hinton-kd", "baseline"),                # Hinton KD with a transfer set vs hard labels alone
     ("distilbert", "distilbert-init"),        # DistilBERT's pre-training distillation vs none
@@ -184,55 +185,6 @@ HEADLINE_COMPARISONS = [
     ("tinybert", "tinybert-no-step1"),        # task distillation step 1 (intermediate layers) vs none
     ("tinybert-aug", "tinybert-same-steps"),  # augmentation vs as many steps without it
 ]
-
-
-def compare(rows: list[dict], a: str, b: str, key: str = "accuracy") -> dict:
-    """Row ``a`` against row ``b`` over the seeds both have: is the difference more than noise?
-
-    The seed spread is the larger of the two rows' sample standard deviations. A difference is
-    *resolved* when its mean is at least twice that spread and every seed agrees on its sign;
-    otherwise it is inside the noise, and a chapter must say so rather than read a story into it.
-
-    Returns:
-        ``{"a", "b", "seeds", "diffs", "mean_diff", "spread", "resolved"}``; ``diffs`` are
-        ``a - b`` per shared seed, in units of ``key`` (accuracy: a fraction, 0.01 = 1 point).
-    Raises:
-        ValueError: when ``rows`` has no row named ``a`` or ``b``, or they share no seed.
-    """
-    by = {e["name"]: e for e in seed_summary(rows, key)}
-    for name in (a, b):
-        if name not in by:
-            raise ValueError(f"rows has no row named {name!r}; it has {sorted(by)}")
-    va, vb = (dict(zip(by[n]["seeds"], by[n]["values"])) for n in (a, b))
-    seeds = sorted(set(va) & set(vb), key=lambda s: s or 0)
-    if not seeds:
-        raise ValueError(f"rows {a!r} (seeds {sorted(va)}) and {b!r} (seeds {sorted(vb)}) share no seed")
-    diffs = [va[s] - vb[s] for s in seeds]
-    mean_diff, spread = statistics.fmean(diffs), max(by[a]["sd"], by[b]["sd"])
-    same_sign = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
-    resolved = len(seeds) > 1 and same_sign and abs(mean_diff) >= 2 * spread
-    return {"a": a, "b": b, "seeds": seeds, "diffs": diffs, "mean_diff": mean_diff, "spread": spread,
-            "resolved": resolved}
-
-
-def comparison_table(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
-    """Markdown: for each ``(a, b)`` in ``pairs``, the accuracy difference a - b in points per seed,
-    its mean, the seed spread and the verdict of :func:`compare`."""
-    lines = ["| comparison | a - b per seed (points) | mean | seed spread (sd) | verdict |",
-             "|---|---|---|---|---|"]
-    for a, b in pairs:
-        c = compare(rows, a, b)
-        if c["resolved"]:
-            verdict = f"`{a if c['mean_diff'] > 0 else b}` ahead in every seed, by more than twice the spread"
-        elif len(c["seeds"]) < 2:
-            verdict = "one seed: cannot tell"
-        else:
-            verdict = "inside the noise"
-        per_seed = ", ".join(f"{100 * d:+.1f}" for d in c["diffs"])
-        mean = f"{100 * c['mean_diff']:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")  # no signed zero
-        lines.append(f"| `{a}` - `{b}` | {per_seed} | {mean} | {100 * c['spread']:.1f} | "
-                     f"{verdict} |")
-    return "\n".join(lines)
 
 
 def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None):

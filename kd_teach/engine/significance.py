@@ -69,15 +69,16 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
-def correctness(rows: Sequence[dict], labels: Sequence[int] | np.ndarray) -> np.ndarray:
+def correctness(rows: Sequence[dict], labels: str | Sequence[int] | np.ndarray) -> np.ndarray:
     """Which dev sentences each row got right: (seeds, sentences) array of 0/1, one line per row of ``rows``
-    (a row's seeds, say), from their stored ``predictions`` against ``labels``.
+    (a row's seeds, say), from their stored ``predictions`` against ``labels`` (class ids, or results.json's
+    ``dev_labels`` string of them).
 
     Raises:
         ValueError: when a row has no stored predictions (it was measured before rows kept them: run it
             again), or its predictions do not cover ``labels``' sentences.
     """
-    labels = np.asarray(labels)
+    labels = decode_predictions(labels) if isinstance(labels, str) else np.asarray(labels)
     out = []
     for r in rows:
         if not r.get("predictions"):

@@ -3,7 +3,8 @@
 One module per chapter's exercises, on one engine (:mod:`kd_teach.course.checks.core`, and
 :mod:`kd_teach.course.checks.nested` for inputs that are not one tensor): :mod:`.hinton` (notebooks
 01-02), :mod:`.students` (03), :mod:`.distilbert` (04), :mod:`.tinybert` and :mod:`.mapping` (05),
-:mod:`.general` (06), :mod:`.task` and :mod:`.augmentation` (07), :mod:`.leaderboard` (08), and the
+:mod:`.general` (06), :mod:`.task` and :mod:`.augmentation` (07), :mod:`.leaderboard` and :mod:`.bootstrap`
+(08), and the
 find-the-bug set (90): :mod:`.bugs` and :mod:`.bugs_tinybert`.
 """
 from kd_teach.course.checks.augmentation import check_replace_words, check_word_candidates
@@ -14,7 +15,8 @@ from kd_teach.course.checks.distilbert import check_L_ce, check_L_cos, check_L_m
 from kd_teach.course.checks.general import check_general_distillation_loss
 from kd_teach.course.checks.hinton import (check_distillation_loss, check_entropy, check_guess, check_kd_loss,
                                            check_soft_targets, check_softmax_with_temperature)
-from kd_teach.course.checks.leaderboard import check_pick_within_budget, check_resolved
+from kd_teach.course.checks.bootstrap import check_paired_bootstrap
+from kd_teach.course.checks.leaderboard import check_pick_within_budget
 from kd_teach.course.checks.mapping import check_layer_mapping
 from kd_teach.course.checks.students import check_bert_parameter_count, check_student_weight_name
 from kd_teach.course.checks.task import check_task_distillation_loss
@@ -25,5 +27,5 @@ __all__ = ["CheckFailed", "check_softmax_with_temperature", "check_soft_targets"
            "check_student_weight_name", "check_L_cos", "check_L_ce", "check_L_mlm", "check_bert_corruption",
            "check_L_hidn", "check_L_attn", "check_L_pred", "check_layer_mapping",
            "check_general_distillation_loss", "check_task_distillation_loss", "check_word_candidates",
-           "check_replace_words", "check_pick_within_budget", "check_resolved", "check_make_teacher",
+           "check_replace_words", "check_pick_within_budget", "check_paired_bootstrap", "check_make_teacher",
            "check_kd_step", "check_transfer_loss", "check_hidden_states_loss", "check_attention_loss"]

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebook 08: reading the results table to choose, and to believe a difference.
+"""Checker for the first exercise of notebook 08: reading the results table to choose a model under a budget.
 
 ``check_pick_within_budget`` compares the learner's choice of a model for a latency budget with
 :func:`pick_within_budget` (the package's :func:`kd_teach.engine.frontier.best_under_budget`): the
@@ -8,12 +8,6 @@ course's reference table (``results/cpu/results.json``) and on random tables of 
 row, and names the mistake its choices match (best single seed, batch-32 latency, budget ignored,
 fastest instead of most accurate, ``<`` instead of ``<=``, the first row that fits, the teacher left
 out, a row that fits in one seed only).
-
-``check_resolved`` compares the learner's verdict "is row a ahead of row b by more than noise?"
-with :func:`kd_teach.engine.report.compare`: every seed agrees on the sign of a - b, and the mean
-difference is at least twice the larger of the two rows' sample standard deviations (n - 1), on
-two seeds or more. Mistakes named: the population sd, the sd of the differences, the mean of the two
-sds, once the spread instead of twice, no sign check, only a ahead counted, a single seed believed.
 """
 from __future__ import annotations
 
@@ -23,7 +17,7 @@ from typing import Callable
 
 from kd_teach.course.checks.core import CheckFailed, one_thread
 from kd_teach.engine.frontier import best_under_budget, mean_points
-from kd_teach.engine.report import compare, load_results, reference_results
+from kd_teach.engine.report import load_results, reference_results
 
 
 def _groups(rows: list[dict]) -> dict[str, list[dict]]:
@@ -189,87 +183,3 @@ def check_pick_within_budget(fn: Callable) -> None:
     print(f"✓ {name} picks the most accurate row within the budget (mean over seeds, batch-1 latency) for {n} "
           "budgets "
           f"on {len(tables)} tables, the reference among them, and raises ValueError when none fits.")
-
-
-# --------------------------------------------------------------------------- resolved or noise
-def resolved(a: list[float], b: list[float]) -> bool:
-    """The package's verdict (:func:`kd_teach.engine.report.compare`) on per-seed values of rows a and b."""
-    rows = [{"name": n, "seed": s, "accuracy": v} for n, vs in (("a", a), ("b", b)) for s, v in enumerate(vs)]
-    return compare(rows, "a", "b")["resolved"]
-
-
-def _verdict(spread: Callable, k: float = 2.0, signs=True, both_ways=True, one_seed=False) -> Callable:
-    def judge(a, b):
-        d = [x - y for x, y in zip(a, b)]
-        if len(d) < 2:
-            return one_seed and d[0] != 0
-        m = statistics.fmean(d)
-        agree = all(x > 0 for x in d) or (both_ways and all(x < 0 for x in d))
-        return (agree or not signs) and (abs(m) if both_ways else m) >= k * spread(a, b, d)
-    return judge
-
-
-SAMPLE = lambda a, b, d: max(statistics.stdev(a), statistics.stdev(b))  # noqa: E731
-RESOLVED_MISTAKES = [
-    ("you used the population standard deviation (divide by n): the spread is the sample sd, n − 1 "
-     "(statistics.stdev), the larger of the two rows'",
-     _verdict(lambda a, b, d: max(statistics.pstdev(a), statistics.pstdev(b)))),
-    ("you used the sd of the per-seed differences: the course's spread is the larger of the two rows' own sample sds",
-     _verdict(lambda a, b, d: statistics.stdev(d))),
-    ("you averaged the two rows' sds: the spread is the larger of them", _verdict(
-        lambda a, b, d: (statistics.stdev(a) + statistics.stdev(b)) / 2)),
-    ("the mean difference must be at least twice the spread, not once", _verdict(SAMPLE, k=1.0)),
-    ("every seed must agree on the sign of a − b: one seed going the other way leaves the difference unresolved",
-     _verdict(SAMPLE, signs=False)),
-    ("only a ahead of b was counted: b ahead of a in every seed, by twice the spread, is resolved too (take |mean|)",
-     _verdict(SAMPLE, both_ways=False)),
-    ("one seed says nothing about noise: a single seed is never resolved", _verdict(SAMPLE, one_seed=True)),
-]
-
-
-def _resolved_cases() -> list[tuple[list[float], list[float]]]:
-    """Per-seed accuracies of two rows: 1-5 seeds, spreads 0.2-4 points, gaps from -8 to 8 points."""
-    rng, cases = random.Random(9), []
-    for _ in range(400):
-        n, sd, gap = rng.choice((1, 2, 3, 3, 3, 5)), rng.uniform(0.002, 0.04), rng.uniform(-0.08, 0.08)
-        base = [rng.uniform(0.6, 0.8) for _ in range(n)]
-        a = [x + gap + rng.gauss(0, sd) for x in base]
-        b = [x + rng.gauss(0, sd) for x in base]
-        cases.append((a, b))
-    split = ([0.80, 0.80, 0.75], [0.70, 0.70, 0.751])     # ahead by 6.6 points on average, but one seed disagrees
-    return cases + [split, split[::-1]]
-
-
-@one_thread
-def check_resolved(fn: Callable) -> None:
-    """Check fn(a, b) -> bool against :func:`kd_teach.engine.report.compare` (a, b: per-seed accuracies)."""
-    name, cases, got = "resolved", _resolved_cases(), []
-    for a, b in cases:
-        try:
-            out = fn(list(a), list(b))
-        except NotImplementedError:
-            raise
-        except Exception as e:
-            hint = " Hint: your function is called as resolved(a, b)." if isinstance(e, TypeError) else \
-                " Hint: one seed has no standard deviation; answer False (unresolved) for it." \
-                if len(a) < 2 and ("two data points" in str(e) or "variance" in str(e)) else ""
-            raise CheckFailed(f"{name} raised {type(e).__name__} for a = {a}, b = {b}: {e}.{hint}") from e
-        if type(out).__name__ not in ("bool", "bool_"):
-            raise CheckFailed(f"{name} returned {out!r} for a = {a}, b = {b}; expected True or False.")
-        got.append(bool(out))
-    for (a, b), out in zip(cases, got):
-        want = resolved(a, b)
-        if out == want:
-            continue
-        d = [x - y for x, y in zip(a, b)]
-        spread = SAMPLE(a, b, d) if len(a) > 1 else 0.0
-        hint = (next((h for h, m in RESOLVED_MISTAKES if all(m(x, y) == o for (x, y), o in zip(cases, got))), None)
-                or next((h for h, m in RESOLVED_MISTAKES if m(a, b) == out), None)
-                or "resolved = at least two seeds, every a − b of one sign, and |mean(a − b)| >= 2 × max(sd(a), "
-                   "sd(b))")
-        raise CheckFailed(f"{name} said {out} for a = {[round(x, 4) for x in a]}, b = {[round(x, 4) for x in b]}; "
-                          f"expected {want} (a − b per seed: {[round(100 * x, 2) for x in d]} points, mean "
-                          f"{100 * statistics.fmean(d):+.2f}, spread {100 * spread:.2f}).\nHint: {hint}.")
-    print(f"✓ {name} agrees with kd_teach.engine.report.compare on {len(cases)} pairs of rows (1 to 5 seeds, "
-          f"{sum(got)} resolved).")
-
