@@ -123,7 +123,8 @@ def test_several_seeds_are_stored_per_seed_and_summarised(tmp_path, smoke_preset
     assert b0["steps"] == b1["steps"] == 63 and b0["train_size"] == 2000
     assert (tmp_path / "models" / "baseline").is_dir() and (tmp_path / "models" / "baseline-seed1").is_dir()
     md = (tmp_path / "results.md").read_text().splitlines()
-    assert md[0] == "| row | seed 0 | seed 1 | mean ± sd |" and md[3].startswith("| baseline |")
+    assert md[0] == "| row | seed 0 | seed 1 | mean [95% interval] | % of teacher [95% interval] |"
+    assert md[3].startswith("| baseline |")
     said = []
     run_sst2(preset, tmp_path, [1], rows="baseline", log=said.append)             # stored: skipped
     assert any("(seed 1), skipped: baseline" in line for line in said)
