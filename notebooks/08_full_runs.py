@@ -178,8 +178,12 @@ Markdown("| stage | optimiser steps |\n|---|---:|\n" + "\n".join(f"| {k} | {v:,}
 # The rows, in table order: the teacher, then each chapter's students and ablations.
 # They go to this notebook's own folder, `runs/08_full_runs-<preset>`: rows that its
 # `results.json` already holds for this preset, seed and teacher are **not trained again**
-# (run the cell twice and the second run only measures); `force=True` retrains them. What a run makes once is cached across runs: the fine-tuned
-# teacher, the MLM teacher, the general TinyBERT, the augmented sentences. A row stopped
+# (run the cell twice and the second run only measures); `force=True` retrains them. What a
+# run makes once is cached across runs: the fine-tuned teacher, the MLM teacher, the general
+# TinyBERT, the augmented sentences, and every finished row. A row that notebooks 2, 4 or 7
+# already trained with this preset and seed is copied from the cache and **measured again**
+# here (dev accuracy and latency, beside this run's teacher), keeping its training time and
+# curves: the same seed and recipe give the same model. A row stopped
 # half-way (Ctrl-C, a closed laptop) resumes from its last checkpoint when you run the cell
 # again.
 

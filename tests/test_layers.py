@@ -25,6 +25,7 @@ LAYERS = [
      "tinybert.teacher_outputs", "tinybert.augment"],
     ["tinybert.stages", "engine.deployment"],
     ["engine.cache"],
+    ["engine.row_cache"],                                    # imports the cache root and evaluate
     ["tinybert.rows"],
     ["engine.pipeline"],
     ["course.checks", "course.checks.hinton", "course.checks.distilbert", "course.checks.tinybert",

@@ -61,7 +61,8 @@ def test_smoke_run_writes_the_results_table_skips_it_and_resumes_after_a_kill(tm
     assert kept["baseline"]["train_seconds"] == rows["baseline"]["train_seconds"]   # stored, not retrained
 
     out, ckpt = tmp_path / "killed", tmp_path / "killed" / "checkpoints" / "baseline-smoke-seed0" / "checkpoint.pt"
-    proc = subprocess.Popen([sys.executable, "-m", "kd_teach.engine.cli", *args, "--out", str(out)], text=True,
+    # --force: train it, although the cache now holds this very row (kd_teach.engine.row_cache)
+    proc = subprocess.Popen([sys.executable, "-m", "kd_teach.engine.cli", *args, "--out", str(out), "--force"], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TQDM_DISABLE": "1"})
     deadline = time.monotonic() + 300
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -71,11 +72,42 @@ def test_smoke_run_writes_the_results_table_skips_it_and_resumes_after_a_kill(tm
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
     assert not (out / "results.json").exists() or "baseline" not in (out / "results.json").read_text()
-    resumed = _cli(*args, "--out", str(out), TQDM_DISABLE="1")
+    resumed = _cli(*args, "--out", str(out), "--force", TQDM_DISABLE="1")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at step" in resumed.stdout + resumed.stderr
     after = next(r for r in json.loads((out / "results.json").read_text())["rows"] if r["name"] == "baseline")
     assert abs(after["accuracy"] - rows["baseline"]["accuracy"]) <= 2 / 872    # at most two dev sentences apart
+
+
+@pytest.mark.slow
+def test_a_row_trained_for_one_folder_is_measured_again_not_trained_for_another(tmp_path, smoke_preset, smoke_teacher):
+    from kd_teach.engine.cache import cache_dir
+    from kd_teach.engine.pipeline import run_sst2
+
+    preset = tiny(smoke_preset, student_epochs=1, student_lr=4e-4)   # a recipe no other test trains
+    quiet = lambda *_: None  # noqa: E731
+    first = run_sst2(preset, tmp_path / "a", rows="baseline", log=quiet)
+    said = []
+    second = run_sst2(preset, tmp_path / "b", rows="baseline", log=said.append)
+    assert any("from the cache (seed 0), measured again, not trained: baseline" in line for line in said), said
+    a, b = (next(r for r in t["rows"] if r["name"] == "baseline") for t in (first, second))
+    assert b["predictions"] == a["predictions"] and b["steps"] == a["steps"] and b["train_seconds"] == a["train_seconds"]
+    assert b["cached_from"] == a["date"] and "cached_from" not in a
+    assert (tmp_path / "b" / "models" / "baseline" / "config.json").is_file()       # a complete folder, loadable
+    curves = [json.loads((tmp_path / d / "curves.json").read_text())["baseline"] for d in "ab"]
+    assert curves[0] == curves[1]
+    forced = []
+    run_sst2(preset, tmp_path / "c", rows="baseline", force=True, log=forced.append)     # force: trained again
+    assert not any("from the cache" in line for line in forced)
+    # a cached model that no longer gives its stored accuracy (another code version) is not used: trained again
+    from kd_teach.engine.pipeline import preset_key
+
+    entry = next(p for p in (cache_dir() / "rows").glob("baseline-seed0-*/row.json")
+                 if json.loads(p.read_text())["recipe"] == preset_key(preset))
+    entry.write_text(json.dumps({**json.loads(entry.read_text()), "accuracy": 0.0}))
+    said = []
+    run_sst2(preset, tmp_path / "d", rows="baseline", log=said.append)
+    assert not any("from the cache" in line for line in said)
 
 
 def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):

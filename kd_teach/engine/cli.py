@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                           "comma-separated row names, e.g. distilbert-1layer (notebook 09's student for deployment); "
                           "other rows already in results.json are kept")
     run.add_argument("--force", action="store_true",
-                     help="recompute rows results.json already holds for this preset and seed (default: skip them)")
+                     help="recompute rows results.json or the cache already holds for this preset and seed "
+                          "(default: skip them, or copy them from the cache and measure them again)")
     prep = sub.add_parser("prepare-teacher", help="give the teacher what a chapter needs, once, and cache it")
     prep.add_argument("kind", choices=["mlm"], help="mlm: train a masked-LM head (and the encoder) on the general corpus")
     prep.add_argument("--preset", choices=sorted(PRESETS), default=None,

@@ -33,6 +33,7 @@ from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.presets import Preset, one_layer_settings
 from kd_teach.engine.report import (HEADLINE_COMPARISONS, load_results, machine_info, markdown_table, plot_results,
                                     seed_table, upsert_rows)
+from kd_teach.engine.row_cache import restore_row, row_curves, row_key, store_row
 from kd_teach.engine.runtime import distributed_state
 from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.tasks import TaskSpec, task_data
@@ -225,8 +226,9 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             only); the teacher is always measured again (the reference of every ratio). Other
             rows already in ``results.json`` are kept.
         force: recompute rows that ``results.json`` already holds for this preset and seed
-            (without it they are skipped). A row interrupted mid-training is never stored: it
-            resumes from its last checkpoint either way.
+            (without it they are skipped), and rows the cache holds (without it they are copied from
+            :mod:`kd_teach.engine.row_cache` and measured again). A row interrupted mid-training is never
+            stored: it resumes from its last checkpoint either way.
     Returns:
         The results table as written to ``results.json``.
     Raises:
@@ -276,6 +278,16 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
 
     z_t, pass_seconds = None, 0.0
     for s in seeds:
+        if not force and _shares_rows():   # rows another run folder trained with this recipe: measured, not trained
+            cached = [hit for name in todo[s] if (hit := restore_row(out, _row_key(name, s, preset, info["key"], data),
+                                                                       data, preset))]
+            if cached:
+                log(f"from the cache (seed {s}), measured again, not trained: "
+                    f"{', '.join(row['name'] for row, _ in cached)} (force=True or --force to train them)")
+                todo[s] = tuple(r for r in todo[s] if r not in {row["name"] for row, _ in cached})
+                curves = {k: v for _, c in cached for k, v in c.items()}
+                table = _write(out, [_stamped(row, preset, info["key"]) for row, _ in cached], _curve_names(curves, s),
+                               preset, data)
         if "hinton-kd" in todo[s] and z_t is None:  # the teacher is frozen: one pass serves every seed
             t = time.perf_counter()
             z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size)
@@ -289,8 +301,11 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             more_rows, more_curves = tinybert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)
-        table = _write(out, [_stamped(r, preset, info["key"]) for r in new_rows], _curve_names(curves, s), preset,
-                       data)
+        stamped = [_stamped(r, preset, info["key"]) for r in new_rows]
+        table = _write(out, stamped, _curve_names(curves, s), preset, data)
+        if _shares_rows():
+            for r in stamped:
+                store_row(out, r, row_curves(r["name"], curves), _row_key(r["name"], s, preset, info["key"], data))
 
     if not distributed_state().is_main_process:  # the other processes of a multi-GPU run computed the same rows; one writes them
         return table
@@ -299,6 +314,17 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
         log(seed_table(table["rows"]))
     log(f"wall time {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
     return table
+
+
+def _shares_rows() -> bool:
+    """Rows go through the cache (:mod:`kd_teach.engine.row_cache`) in one-process runs only: in a multi-GPU run
+    every process must train the same rows."""
+    return distributed_state().num_processes == 1
+
+
+def _row_key(name: str, seed: int, preset: Preset, teacher_key: str, data: TextClassificationData) -> str:
+    one = asdict(one_layer_settings(preset)) if name == "distilbert-1layer" else None
+    return row_key(name, seed, preset_key(preset), teacher_key, data.name, one)
 
 
 def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
