@@ -89,6 +89,31 @@ def recipe_key(prefix: str, recipe: dict) -> str:
     return f"{prefix}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
+def _dev_key(data: TextClassificationData) -> str:
+    """What a dev score depends on besides the model: the dev sentences, their labels and the truncation length."""
+    what = json.dumps([list(data.dev_sentences), list(data.dev_raw["label"]), data.max_length])
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def teacher_dev_scores(info: dict, data: TextClassificationData) -> tuple[float, str] | None:
+    """The cached teacher's dev accuracy and predictions on ``data``'s dev set, stored by an earlier run
+    (:func:`store_teacher_dev_scores`; the teacher is frozen, so they cannot have changed), or None."""
+    path = Path(info["path"]).parent / "dev_scores.json"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    hit = scores.get(_dev_key(data))
+    return (hit["accuracy"], hit["predictions"]) if hit else None
+
+
+def store_teacher_dev_scores(info: dict, data: TextClassificationData, accuracy: float, predictions: str) -> None:
+    """Keep the teacher's dev accuracy and predictions beside its cached model (written atomically)."""
+    path = Path(info["path"]).parent / "dev_scores.json"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    scores[_dev_key(data)] = {"accuracy": accuracy, "predictions": predictions}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(scores))
+    tmp.replace(path)
+
+
 def teacher_key(preset: Preset, teacher_name: str | None = None, data: TextClassificationData | None = None) -> str:
     """A folder name that changes whenever anything shaping the fine-tuned teacher changes.
 

@@ -121,6 +121,7 @@ def evaluate(
     repeats: int = 5,
     save_dir: str | Path | None = None,
     latency_sentences: int = 64,
+    scored: tuple[float, str] | None = None,
 ) -> dict:
     """Dev accuracy, parameters, size of the weights (MB) and latency (ms/sentence) at batch 1 and 32.
 
@@ -133,12 +134,15 @@ def evaluate(
         save_dir: the model's saved folder, whose weight files are measured
             (:func:`kd_teach.engine.models.size_on_disk_mb`); the model is saved there first if it
             holds no ``config.json``, or to a temporary folder if None.
+        scored: ``(accuracy, predictions)`` this very model already scored on this dev set (a cached
+            teacher's, :func:`kd_teach.engine.cache.teacher_dev_scores`): the dev pass is skipped, size
+            and latency are measured as always.
     Returns:
         dict with ``accuracy``, ``dev_sentences`` (examples in ``dev_loader``), ``predictions`` (the predicted
         class of every dev sentence, in order: :func:`kd_teach.engine.significance.encode_predictions`, so two
         rows can be compared sentence by sentence), ``params``, ``size_mb``, ``latency_ms_b1``, ``latency_ms_b32``.
     """
-    acc, predictions = scored_predictions(model, dev_loader)
+    acc, predictions = scored or scored_predictions(model, dev_loader)
     metrics = {"accuracy": acc, "dev_sentences": len(dev_loader.dataset), "predictions": predictions,
                "params": count_parameters(model)}
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,8 @@ from typing import Sequence
 
 from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
 from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
-from kd_teach.engine.cache import finetuned_teacher, mlm_teacher, recipe_key, shown
+from kd_teach.engine.cache import (finetuned_teacher, mlm_teacher, recipe_key, shown, store_teacher_dev_scores,
+                                   teacher_dev_scores)
 from kd_teach.engine.corpus import Corpus
 from kd_teach.engine.data import SST2Data, TextClassificationData
 from kd_teach.engine.evaluate import evaluate, finish_row, save_row_model, teacher_logits
@@ -265,10 +266,14 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             log(f"already in {out / 'results.json'} (seed {s}), skipped: {', '.join(r for r in rows if r in done)}"
                 " (force=True or --force to recompute)")
         todo[s] = tuple(r for r in rows if r not in done)
-    # The teacher row is always re-measured: it is the reference of every ratio in the table.
+    # The teacher row is always re-measured: it is the reference of every ratio in the table. Its latency is
+    # timed again here; its dev accuracy and predictions (a frozen cached model) are read from the cache once known.
+    scored = teacher_dev_scores(info, data)
     metrics = evaluate(teacher, data.dev_loader(preset.eval_batch_size), data.tokenizer,
                        data.dev_sentences, preset.latency_repeats,
-                       save_dir=save_row_model(teacher, data, model_dir(out, "teacher")))  # a complete copy
+                       save_dir=save_row_model(teacher, data, model_dir(out, "teacher")), scored=scored)  # a copy
+    if scored is None and distributed_state().is_main_process:
+        store_teacher_dev_scores(info, data, metrics["accuracy"], metrics["predictions"])
     teacher_row = {"name": "teacher", **metrics, "train_seconds": info["train_seconds"],
                    "seed": preset.teacher_seed, "preset": preset.name, "teacher": info["teacher"],
                    "teacher_key": info["key"], "cached": info["cached"], "train_size": len(data.train),
