@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
-from kd_teach.engine.significance import accuracy_interval, correctness, decode_predictions
+from kd_teach.engine.significance import accuracy_interval, correctness, decode_labels
 
 
 class LeaderboardExplorer:
@@ -39,7 +39,7 @@ class LeaderboardExplorer:
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
         self.rows = rows
-        self.labels = None if labels is None else decode_predictions(labels) if isinstance(labels, str) else labels
+        self.labels = None if labels is None else decode_labels(labels)
         self._intervals: dict[tuple, tuple[float, float]] = {}  # (name, seeds) -> (low, high): computed once
         names = list(dict.fromkeys(r["name"] for r in rows))
         seeds = sorted({r["seed"] for r in rows})

@@ -30,6 +30,7 @@ from kd_teach.engine.finetune import finetune_teacher
 from kd_teach.engine.models import (DEFAULT_TEACHER, load_mlm_teacher, load_teacher, load_tokenizer, quiet_transformers,
                                     seeded)
 from kd_teach.engine.presets import Preset
+from kd_teach.engine.report import write_json
 from kd_teach.engine.runtime import distributed_state
 
 CACHE_ENV = "KD_TEACH_CACHE_DIR"
@@ -109,9 +110,7 @@ def store_teacher_dev_scores(info: dict, data: TextClassificationData, accuracy:
     path = Path(info["path"]).parent / "dev_scores.json"
     scores = json.loads(path.read_text()) if path.is_file() else {}
     scores[_dev_key(data)] = {"accuracy": accuracy, "predictions": predictions}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(scores))
-    tmp.replace(path)
+    write_json(path, scores)
 
 
 def teacher_key(preset: Preset, teacher_name: str | None = None, data: TextClassificationData | None = None) -> str:

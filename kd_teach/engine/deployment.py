@@ -32,7 +32,7 @@ from kd_teach.engine.model_folder import model_dir
 from kd_teach.engine.models import count_parameters
 from kd_teach.engine.presets import Preset
 from kd_teach.engine.report import load_results, machine_info, write_json
-from kd_teach.engine.significance import correctness, decode_predictions, encode_predictions, share_interval
+from kd_teach.engine.significance import correctness, decode_labels, encode_predictions, share_interval
 
 GOAL = {"share_of_teacher": 0.95, "speedup_b1": 5.0}  # at least 95% of the teacher at at least 5x lower b1 latency
 DEPLOYMENT_FILE = "deployment.json"
@@ -157,7 +157,7 @@ def deployment_summary(rows: list[dict], labels) -> list[dict]:
     Raises:
         ValueError: when a row has no predictions (a table measured before they were kept: deploy again).
     """
-    y = decode_labels(labels)
+    y = decode_labels(labels, "deployment table (deployment.json's 'dev_labels')")
     teacher = [r for r in rows if r["name"] == "teacher" and r["runtime"] == RUNTIMES[0]] or \
         [r for r in rows if r["name"] == "teacher"][:1]
     correct_teacher = correctness(teacher[:1], y)[0]                                   # (sentences,)
@@ -176,14 +176,6 @@ def deployment_summary(rows: list[dict], labels) -> list[dict]:
                     "speedup_b1_sd": statistics.stdev(b1) if len(b1) > 1 else 0.0,
                     "meets_goal": share.low >= GOAL["share_of_teacher"] and mean["speedup_b1"] >= GOAL["speedup_b1"]})
     return out
-
-
-def decode_labels(labels):
-    """Dev labels from ``deployment.json``'s ``dev_labels`` string (or a sequence of class ids)."""
-    if labels is None:
-        raise ValueError("labels must be the dev labels of the deployment table (deployment.json's 'dev_labels'), "
-                         "got None")
-    return decode_predictions(labels) if isinstance(labels, str) else labels
 
 
 def goal_verdict(entry: dict) -> str:

@@ -69,16 +69,30 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
+def decode_labels(labels: str | Sequence[int] | np.ndarray | None,
+                  table: str = "results table (results.json's 'dev_labels')") -> np.ndarray:
+    """Dev labels as an int array of shape (sentences,), from a table's ``dev_labels`` string
+    (:func:`encode_predictions`) or a sequence of class ids.
+
+    Raises:
+        ValueError: when ``labels`` is None, naming the ``table`` whose ``dev_labels`` to pass.
+    """
+    if labels is None:
+        raise ValueError(f"labels must be the dev labels of the {table}, which the rows' predictions are scored "
+                         "against; got None")
+    return decode_predictions(labels) if isinstance(labels, str) else np.asarray(labels)
+
+
 def correctness(rows: Sequence[dict], labels: str | Sequence[int] | np.ndarray) -> np.ndarray:
     """Which dev sentences each row got right: (seeds, sentences) array of 0/1, one line per row of ``rows``
     (a row's seeds, say), from their stored ``predictions`` against ``labels`` (class ids, or results.json's
     ``dev_labels`` string of them).
 
     Raises:
-        ValueError: when a row has no stored predictions (it was measured before rows kept them: run it
-            again), or its predictions do not cover ``labels``' sentences.
+        ValueError: when ``labels`` is None, a row has no stored predictions (it was measured before rows kept
+            them: run it again), or its predictions do not cover ``labels``' sentences.
     """
-    labels = decode_predictions(labels) if isinstance(labels, str) else np.asarray(labels)
+    labels = decode_labels(labels)
     out = []
     for r in rows:
         if not r.get("predictions"):

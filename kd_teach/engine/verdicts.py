@@ -12,10 +12,8 @@ A results table (``results.json``) keeps, for every row and seed, its predicted 
 """
 from __future__ import annotations
 
-import numpy as np
-
 from kd_teach.engine.report import load_results, reference_results, seed_summary
-from kd_teach.engine.significance import (accuracy_interval, correctness, decode_predictions, difference_interval,
+from kd_teach.engine.significance import (accuracy_interval, correctness, decode_labels, difference_interval,
                                           share_interval)
 
 COMPARISON_RULE = ("a difference is resolved when its 95% paired-bootstrap interval over dev sentences and seeds "
@@ -31,14 +29,6 @@ def reference_labels(name: str = "cpu") -> str:
         KeyError: for a table written before rows kept their predictions.
     """
     return load_results(reference_results(name) / "results.json")["dev_labels"]
-
-
-def _labels(labels) -> np.ndarray:
-    """Dev labels as an int array, from results.json's ``dev_labels`` string or a sequence of class ids."""
-    if labels is None:
-        raise ValueError("labels must be the dev labels the rows' predictions are scored against (results.json's "
-                         "'dev_labels', see reference_labels), got None")
-    return decode_predictions(labels) if isinstance(labels, str) else np.asarray(labels)
 
 
 def _by_seed(rows: list[dict], name: str) -> dict:
@@ -71,7 +61,7 @@ def compare(rows: list[dict], a: str, b: str, labels) -> dict:
     seeds = sorted(set(ra) & set(rb), key=lambda s: s or 0)
     if not seeds:
         raise ValueError(f"rows {a!r} (seeds {sorted(ra)}) and {b!r} (seeds {sorted(rb)}) share no seed")
-    y = _labels(labels)
+    y = decode_labels(labels)
     ci = difference_interval(correctness([ra[s] for s in seeds], y), correctness([rb[s] for s in seeds], y))
     sds = [e["sd"] for e in seed_summary([r for r in rows if r["name"] in (a, b)])]
     return {"a": a, "b": b, "seeds": seeds, "diffs": [ra[s]["accuracy"] - rb[s]["accuracy"] for s in seeds],
@@ -115,7 +105,7 @@ def row_intervals(rows: list[dict], labels) -> list[dict]:
     Raises:
         ValueError: when a row lacks predictions.
     """
-    y = _labels(labels)
+    y = decode_labels(labels)
     teacher = [r for r in rows if r["name"] == "teacher"][:1]
     correct_teacher = correctness(teacher, y)[0] if teacher else None
     out = []
