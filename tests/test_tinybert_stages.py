@@ -117,7 +117,7 @@ def test_task_distillation_step1_then_step2(smoke_preset, smoke_teacher, smoke_d
     assert not torch.equal(distiller.student.bert.encoder.layer[0].output.dense.weight, layer_before)
     step2 = task_distillation_step2(settings, teacher, distiller.student, smoke_data, train_set, 32, seed=0)
     assert not torch.equal(distiller.student.classifier.weight, head_before)
-    assert 0.0 <= step2.train.evals[-1]["dev_accuracy"] <= 1.0 and "loss" in step2.train.history[-1]
+    assert step2.train.evals == [] and "loss" in step2.train.history[-1]          # dev is not looked at
     # resuming a finished step is a no-op that returns the same record
     again = task_distillation_step1(settings, teacher, distiller, train_set, smoke_data.tokenizer, 32, seed=0,
                                     checkpoint_dir=tmp_path / "step1")

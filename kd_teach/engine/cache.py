@@ -144,7 +144,7 @@ def finetuned_teacher(preset: Preset, data: TextClassificationData,
         teacher_name: overrides ``preset.teacher``; None means the packaged all-MiniLM-L6-v2.
     Returns:
         (model in eval mode, info) where info holds ``path``, ``key`` (the cache folder's name,
-        :func:`teacher_key`), ``cached``, ``train_seconds``, ``evals`` per epoch and the loss ``history``.
+        :func:`teacher_key`), ``cached``, ``train_seconds``, ``steps`` and the loss ``history``.
     Raises:
         OfflineAssetError: if the teacher is not cached and cannot be loaded offline.
     """
@@ -156,7 +156,7 @@ def finetuned_teacher(preset: Preset, data: TextClassificationData,
         stage = finetune_teacher(preset, teacher, data, checkpoint_dir=partial)
         info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
                 "train_seconds": stage.train.seconds, "steps": stage.train.steps,
-                "evals": stage.train.evals, "history": stage.train.history}
+                "history": stage.train.history}
         return info, lambda d: stage.model.save_pretrained(d / "model")
 
     info, was_cached = cached(folder, build, "teacher.json")

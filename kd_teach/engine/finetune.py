@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 
 from kd_teach.engine.data import TextClassificationData
-from kd_teach.engine.evaluate import dev_accuracy_fn
 from kd_teach.engine.models import model_inputs
 from kd_teach.engine.presets import Preset
 from kd_teach.engine.train import StageResult, TrainConfig, train
@@ -32,17 +31,17 @@ def hard_label_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
 
 def train_on_labels(preset: Preset, model: torch.nn.Module, data: TextClassificationData, epochs: int, lr: float,
                     seed: int = 0, checkpoint_dir: str | Path | None = None, desc: str = "fine-tuning") -> StageResult:
-    """Train ``model`` on the task's labelled sentences with hard labels (cross-entropy), evaluating on dev each epoch.
+    """Train ``model`` on the task's labelled sentences with hard labels (cross-entropy).
 
     Batch size, warm-up and mixed precision come from ``preset``; checkpoints in
-    ``checkpoint_dir`` make it resumable.
+    ``checkpoint_dir`` make it resumable. Dev is not looked at during training: the row's
+    one dev measurement comes after it (:func:`kd_teach.engine.evaluate.finish_row`).
     """
     config = TrainConfig(epochs=epochs, lr=lr, seed=seed, warmup_ratio=preset.warmup_ratio,
                          mixed_precision=preset.mixed_precision, desc=desc)
     loader = data.train_loader(preset.batch_size, seed=seed)
     t0 = time.perf_counter()
-    eval_fn = dev_accuracy_fn(data, preset.eval_batch_size)
-    result = train(model, loader, hard_label_loss, config, eval_fn, checkpoint_dir)
+    result = train(model, loader, hard_label_loss, config, None, checkpoint_dir)
     return StageResult.since(model, result, t0)
 
 

@@ -277,7 +277,7 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
     teacher_row = {"name": "teacher", **metrics, "train_seconds": info["train_seconds"],
                    "seed": preset.teacher_seed, "preset": preset.name, "teacher": info["teacher"],
                    "teacher_key": info["key"], "cached": info["cached"], "train_size": len(data.train),
-                   "steps": info["steps"], "dev_accuracy_per_epoch": [e["dev_accuracy"] for e in info["evals"]]}
+                   "steps": info["steps"]}
     log(f"teacher dev accuracy {metrics['accuracy']:.4f}")
     table = _write(out, [_stamped(teacher_row, preset, info["key"])], {"teacher": info["history"]}, preset, data)
 

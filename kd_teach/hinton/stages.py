@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from kd_teach.engine.data import TextClassificationData
-from kd_teach.engine.evaluate import dev_accuracy_fn, teacher_logits
+from kd_teach.engine.evaluate import teacher_logits
 from kd_teach.engine.models import model_inputs
 from kd_teach.engine.presets import Preset
 from kd_teach.engine.train import StageResult, TrainConfig, train
@@ -72,5 +72,5 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
     config = TrainConfig(epochs=epochs, lr=lr or preset.student_lr, seed=seed, warmup_ratio=preset.warmup_ratio,
                          mixed_precision=preset.mixed_precision, desc=desc or f"Hinton KD student (T={preset.T:g})")
     loader = data.train_loader(preset.batch_size, seed=seed, train=train_set)
-    result = train(student, loader, loss_fn, config, dev_accuracy_fn(data, preset.eval_batch_size), checkpoint_dir)
+    result = train(student, loader, loss_fn, config, None, checkpoint_dir)
     return StageResult.since(student, result, t0)

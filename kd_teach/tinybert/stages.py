@@ -25,7 +25,7 @@ from torch import nn
 
 from kd_teach.engine.corpus import Corpus
 from kd_teach.engine.data import SST2Data, make_loader
-from kd_teach.engine.evaluate import accuracy, teacher_logits
+from kd_teach.engine.evaluate import teacher_logits
 from kd_teach.engine.models import build_student, model_inputs, seeded
 from kd_teach.engine.presets import TinyBertSettings
 from kd_teach.engine.runtime import default_device
@@ -215,7 +215,7 @@ def task_distillation_step2(settings: TinyBertSettings, teacher: nn.Module, stud
     """Task distillation, step 2: the prediction layer, L_pred at temperature ``settings.t``, no hard labels.
 
     The frozen teacher's logits are computed once (:func:`kd_teach.engine.evaluate.teacher_logits`)
-    unless given as ``z_t`` (rows of ``train_set``, classes). Dev accuracy after each epoch.
+    unless given as ``z_t`` (rows of ``train_set``, classes). Dev is not looked at.
     Source: TinyBERT, Jiao et al. 2020, Section 3.2, second step (Eq. 10).
     """
     t0 = time.perf_counter()
@@ -223,7 +223,6 @@ def task_distillation_step2(settings: TinyBertSettings, teacher: nn.Module, stud
         z_t = teacher_logits(teacher, train_set, data.tokenizer, eval_batch_size)
     ds = train_set.add_column("teacher_logits", z_t.tolist())
     loader = make_loader(ds, data.tokenizer, batch_size, shuffle=True, seed=seed)
-    dev = data.dev_loader(eval_batch_size)
 
     def loss_fn(model, batch):
         z_s = model(**model_inputs(model, batch)).logits                        # (B, C)
@@ -231,6 +230,5 @@ def task_distillation_step2(settings: TinyBertSettings, teacher: nn.Module, stud
 
     config = TrainConfig(epochs=settings.step2_epochs, lr=settings.step2_lr, seed=seed, mixed_precision=mixed_precision,
                          desc="TinyBERT task distillation, step 2 (prediction layer)")
-    result = train(student, loader, loss_fn, config, lambda m: {"dev_accuracy": accuracy(m, dev)}, checkpoint_dir,
-                   on_log)
+    result = train(student, loader, loss_fn, config, None, checkpoint_dir, on_log)
     return StageResult.since(student, result, t0)
