@@ -37,8 +37,9 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The fast tier: unit and property tests (about 4 minutes on 2 cores, over its 3-minute budget): no notebooks, no browser, nothing
-# marked slow (the smoke pipeline runs, the data-parallel launch, the exercise notebooks).
+# The fast tier: unit and property tests (2.5 minutes on 2 cores, within its 3-minute budget): no notebooks, no browser, nothing
+# marked slow (the smoke pipeline runs, the command line in a subprocess, the deployment of saved models, the data-parallel
+# launch, the exercise notebooks).
 test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow" --ignore=tests/test_browser.py
 

@@ -40,6 +40,7 @@ def deployed(run, smoke_preset):
     return deploy_run(run, ("distilbert-1layer",), smoke_preset, runtimes=("torch", "onnx-int8"), repeats=2)
 
 
+@pytest.mark.slow
 def test_every_saved_model_is_served_in_every_runtime_and_written_atomically(run, deployed):
     keys = [(r["name"], r["seed"], r["runtime"]) for r in deployed["rows"]]
     assert keys == [(n, s, rt) for n, s in (("teacher", 0), ("distilbert-1layer", 0), ("distilbert-1layer", 1))
@@ -49,6 +50,7 @@ def test_every_saved_model_is_served_in_every_runtime_and_written_atomically(run
     assert deployed["preset"] == "smoke" and deployed["machine"]["torch_threads"] >= 1
 
 
+@pytest.mark.slow
 def test_speedups_are_against_the_teacher_in_the_same_runtime_shares_against_the_teacher_as_trained(run, deployed):
     by = {(r["name"], r["seed"], r["runtime"]): r for r in deployed["rows"]}
     as_trained = by["teacher", 0, "torch"]["accuracy"]
@@ -67,6 +69,7 @@ def test_speedups_are_against_the_teacher_in_the_same_runtime_shares_against_the
     assert by["teacher", 0, "onnx-int8"]["size_mb"] < 0.35 * by["teacher", 0, "torch"]["size_mb"]
 
 
+@pytest.mark.slow
 def test_the_summary_averages_seeds_and_the_table_shows_one_line_per_row_and_runtime(deployed):
     summary = deployment_summary(deployed["rows"], deployed["dev_labels"])
     assert [(e["name"], e["runtime"], e["n"]) for e in summary] == [
@@ -116,6 +119,7 @@ def test_a_deployment_table_without_predictions_or_labels_says_what_to_do():
         deployment_summary(rows, LABELS)
 
 
+@pytest.mark.slow
 def test_a_row_the_run_lacks_or_a_missing_folder_or_runtime_is_named(run, smoke_preset, tmp_path):
     with pytest.raises(ValueError, match=r"\['hinton-kd'\] are not rows of .* at preset smoke"):
         deploy_run(run, ("hinton-kd",), smoke_preset)

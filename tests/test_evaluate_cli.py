@@ -55,15 +55,18 @@ def test_labels_that_are_not_the_datas_are_refused(id2label, words):
         label_order(id2label, ("negative", "positive"))
 
 
+@pytest.mark.slow
 def test_a_missing_folder_is_one_line_and_exit_code_2(tmp_path):
     _one_line_error(_cli("evaluate", str(tmp_path / "runs" / "sst2-smoke" / "models" / "nope")), "no model folder at")
     _one_line_error(_cli("evaluate", "runs/nowhere/models/hinton-kd"), "no model folder at 'runs/nowhere")
 
 
+@pytest.mark.slow
 def test_a_folder_that_is_no_model_is_one_line(tmp_path):
     _one_line_error(_cli("evaluate", str(tmp_path)), "not a model folder", "config.json")
 
 
+@pytest.mark.slow
 def test_a_hub_id_offline_is_one_line():
     from huggingface_hub import try_to_load_from_cache
 
@@ -84,16 +87,19 @@ def _tiny_folder(path, num_labels=2, tokenizer=None):
     return path
 
 
+@pytest.mark.slow
 def test_a_folder_without_tokenizer_says_how_to_pass_one(tmp_path):
     """The folders runs saved before this change: weights and config only."""
     _one_line_error(_cli("evaluate", str(_tiny_folder(tmp_path / "old"))), "holds no tokenizer", "--tokenizer")
 
 
+@pytest.mark.slow
 def test_a_model_with_three_labels_is_refused_for_sst2(tmp_path, tokenizer):
     folder = _tiny_folder(tmp_path / "three", num_labels=3, tokenizer=tokenizer)
     _one_line_error(_cli("evaluate", str(folder), "--dev-size", "8"), "predicts 3 labels", "negative, positive")
 
 
+@pytest.mark.slow
 def test_an_encoder_without_a_trained_head_is_refused(tmp_path):
     """The packaged all-MiniLM-L6-v2 is an encoder: a classifier built on it would have a random head."""
     _one_line_error(_cli("evaluate", "all-MiniLM-L6-v2", "--dev-size", "8"), "not a trained sequence classifier",

@@ -160,6 +160,7 @@ def test_several_seeds_are_stored_per_seed_and_summarised(tmp_path, smoke_preset
     assert kept["train_seconds"] == b1["train_seconds"] and kept["date"] == b1["date"]    # stored, not retrained
 
 
+@pytest.mark.slow
 def test_hub_teacher_offline_is_one_clear_line():
     from huggingface_hub import try_to_load_from_cache
 
@@ -172,6 +173,7 @@ def test_hub_teacher_offline_is_one_clear_line():
     assert "without --teacher" in lines[0]
 
 
+@pytest.mark.slow
 def test_hub_general_student_offline_is_one_clear_line():
     done = _cli("run", "sst2", "--rows", "tinybert", "--general-student", "huawei-noah/TinyBERT_General_4L_312D",
                 HF_HUB_OFFLINE="1")
@@ -181,6 +183,7 @@ def test_hub_general_student_offline_is_one_clear_line():
     assert "without --general-student" in lines[0]
 
 
+@pytest.mark.slow
 def test_unknown_row_is_refused():
     done = _cli("run", "sst2", "--rows", "teacher,minibert")
     assert done.returncode == 2 and "'minibert'" in done.stderr and "tinybert" in done.stderr  # names the known rows

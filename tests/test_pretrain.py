@@ -42,6 +42,7 @@ def test_pretraining_distillation_trains_the_student_only(smoke_preset, smoke_ml
         assert torch.equal(v, before_teacher[k]), k  # the teacher is frozen
 
 
+@pytest.mark.slow
 def test_prepare_teacher_command_reports_and_reuses_the_cache(smoke_mlm_teacher, tmp_path):
     from kd_teach.distilbert.stages import PROBE_SENTENCES
 

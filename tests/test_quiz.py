@@ -226,6 +226,7 @@ def right_answer_lines(q):
     return ["my answer in words", "y"]
 
 
+@pytest.mark.slow
 def test_cli_quiz_with_piped_answers_prints_the_score():
     expected = pick(load_bank(), n=3, seed=0)  # what `--n 3 --seed 0` asks
     lines = [line for q in expected for line in right_answer_lines(q)]
@@ -238,6 +239,7 @@ def test_cli_quiz_with_piped_answers_prints_the_score():
     assert wrong.returncode == 0 and wrong.stdout.rstrip().endswith("Score: 0 / 0 (stopped after 0 of 3 questions)")
 
 
+@pytest.mark.slow
 def test_cli_export_markdown_holds_every_selected_question(tmp_path):
     done = quiz_cli("--export", "md", "--topic", "layer-mapping", "--output", "cards.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -254,6 +256,7 @@ def test_cli_export_markdown_holds_every_selected_question(tmp_path):
     assert f"the interview sheet ({len(sheet)} entries) and {len(selected)} questions" in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_export_markdown_goes_to_stdout_by_default():
     done = quiz_cli("--export", "md")
     assert done.returncode == 0, done.stderr
@@ -265,6 +268,7 @@ def test_cli_export_markdown_goes_to_stdout_by_default():
                                              load_bank(chapter="07_task_distillation"))
 
 
+@pytest.mark.slow
 def test_cli_export_jupyterquiz_is_the_jupyterquiz_format(tmp_path):
     out = tmp_path / "q.json"
     done = quiz_cli("--export", "jupyterquiz", "--chapter", "02_hinton_kd", "--out", str(out))
@@ -289,6 +293,7 @@ def test_cli_export_jupyterquiz_is_the_jupyterquiz_format(tmp_path):
     assert f"{skipped} open question" in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_unknown_topic_exits_2_with_one_line():
     done = quiz_cli("--topic", "nope")
     assert done.returncode == 2 and done.stdout == ""
@@ -297,6 +302,7 @@ def test_cli_unknown_topic_exits_2_with_one_line():
     assert all(slug in lines[0] for slug in SYLLABUS)
 
 
+@pytest.mark.slow
 def test_console_script_is_installed_and_answers_help():
     script = Path(sys.executable).with_name("kd-teach")
     if not script.exists():
