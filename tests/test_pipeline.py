@@ -123,6 +123,13 @@ def test_stored_rows_count_only_for_the_same_preset_seed_and_teacher(tmp_path):
     assert stored_rows(path, get_preset("cpu"), 0, "sst2-abc") == set()
     assert stored_rows(path, replace(smoke, student_lr=1e-3), 0, "sst2-abc") == set()  # another recipe: recompute
     assert stored_rows(path, smoke, 0, "sst2-other") == set()     # another teacher: recompute everything
+    # a row's recipe is the settings that shape it: another TinyBERT recipe leaves the spine's and DistilBERT's rows
+    upsert_rows(path, [{**row, "name": n, "seed": 0, "recipe": preset_key(smoke, n)} for n in ("distilbert", "tinybert")])
+    assert stored_rows(path, smoke, 0, "sst2-abc") == {"baseline", "distilbert", "tinybert"}
+    other_tinybert = replace(smoke, tinybert=replace(smoke.tinybert, general_steps=99))
+    assert stored_rows(path, other_tinybert, 0, "sst2-abc") == {"baseline", "distilbert"}
+    other_spine = replace(smoke, student_lr=1e-3)                   # the common settings shape every row
+    assert stored_rows(path, other_spine, 0, "sst2-abc") == set()
     assert stored_rows(tmp_path / "missing.json", smoke, 0, "sst2-abc") == set()
 
 

@@ -139,19 +139,43 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     return new_rows, curves
 
 
-def preset_key(preset: Preset) -> str:
-    """``<preset name>-<12 hex digits>``: changes whenever any setting of ``preset`` changes."""
-    return recipe_key(preset.name, preset.to_dict())
+# Sections of a preset that only some chapters' rows read. A row's recipe is the preset without the sections
+# of the chapters it does not belong to: changing TinyBERT's settings leaves the spine's and DistilBERT's rows
+# (and their results) as valid as they were, and the reverse.
+CHAPTER_SECTIONS = {
+    "distilbert": ("mlm_teacher", "corpus_max_length", "corpus_heldout", "distilbert"),
+    "tinybert": ("mlm_teacher", "corpus_max_length", "corpus_heldout", "tinybert"),  # the MLM teacher augments
+}
+
+
+def row_chapter(name: str) -> str | None:
+    """The chapter whose settings shape row ``name``: ``"distilbert"``, ``"tinybert"``, or None (the teacher and
+    the spine, which read only the preset's common settings)."""
+    return "distilbert" if name in DISTILBERT_ROWS else "tinybert" if name in TINYBERT_ROWS else None
+
+
+def row_recipe(name: str, settings: dict) -> dict:
+    """The settings that shape row ``name``: ``settings`` (a preset's ``to_dict()``) without the sections
+    (:data:`CHAPTER_SECTIONS`) of other chapters."""
+    others = {k for chapter, keys in CHAPTER_SECTIONS.items() if chapter != row_chapter(name) for k in keys}
+    used = set(CHAPTER_SECTIONS.get(row_chapter(name), ()))
+    return {k: v for k, v in settings.items() if k not in others - used}
+
+
+def preset_key(preset: Preset, name: str = "teacher") -> str:
+    """``<preset name>-<12 hex digits>``: row ``name``'s recipe key at ``preset``; it changes whenever a
+    setting that shapes the row (:func:`row_recipe`) changes."""
+    return recipe_key(preset.name, row_recipe(name, preset.to_dict()))
 
 
 def stored_rows(path: str | Path, preset: Preset, seed: int, teacher_key: str) -> set[str]:
-    """Names of the student rows ``path`` (a results.json) already holds for this seed and exactly this
-    preset (:func:`preset_key`), learnt from the fine-tuned teacher cached under ``teacher_key``
-    (:func:`kd_teach.engine.cache.teacher_key`)."""
+    """Names of the student rows ``path`` (a results.json) already holds for this seed with exactly the
+    recipe ``preset`` gives them (:func:`preset_key`), learnt from the fine-tuned teacher cached under
+    ``teacher_key`` (:func:`kd_teach.engine.cache.teacher_key`)."""
     rows = load_results(path)["rows"]
     if not any(r["name"] == "teacher" and r.get("teacher_key") == teacher_key for r in rows):
         return set()  # another teacher's table (another model, recipe or cache format): nothing in it counts
-    return {r["name"] for r in rows if r["name"] != "teacher" and r.get("recipe") == preset_key(preset)
+    return {r["name"] for r in rows if r["name"] != "teacher" and r.get("recipe") == preset_key(preset, r["name"])
             and r.get("seed") == seed}
 
 
@@ -329,25 +353,26 @@ def _shares_rows() -> bool:
 
 def _row_key(name: str, seed: int, preset: Preset, teacher_key: str, data: TextClassificationData) -> str:
     one = asdict(one_layer_settings(preset)) if name == "distilbert-1layer" else None
-    return row_key(name, seed, preset_key(preset), teacher_key, data.name, one)
+    return row_key(name, seed, preset_key(preset, name), teacher_key, data.name, one)
 
 
 def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
-    """``row`` with where, when and how it was measured: date (UTC), machine, preset recipe, teacher."""
-    return {**row, "teacher_key": teacher_key, "recipe": preset_key(preset),
+    """``row`` with where, when and how it was measured: date (UTC), machine, its recipe (:func:`preset_key`), teacher."""
+    return {**row, "teacher_key": teacher_key, "recipe": preset_key(preset, row["name"]),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
 
 
 def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, data: TextClassificationData) -> dict:
     """Add ``new_rows`` to ``out/results.json`` (and the curves to ``curves.json``); rewrite ``results.md`` and the plot.
 
-    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> settings),
+    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> :func:`row_recipe`),
     and the dev labels every row's ``predictions`` are scored against, under ``dev_labels``.
     """
     task = data.name
     if not distributed_state().is_main_process:
         return {"task": task, "rows": new_rows}
-    recipes = {**load_results(out / "results.json").get("recipes", {}), preset_key(preset): preset.to_dict()}
+    recipes = {**load_results(out / "results.json").get("recipes", {}),
+               **{r["recipe"]: row_recipe(r["name"], preset.to_dict()) for r in new_rows}}
     labels = encode_predictions(data.dev_raw["label"])
     table = upsert_rows(out / "results.json", new_rows, task=task, recipes=recipes, dev_labels=labels)
     write_model_cards(out, table, new_rows)                   # each new row's model folder gets its README.md
