@@ -15,6 +15,10 @@ accuracy is the recipe. Prints the table and writes ``OUT/<search>.{json,md}``.
   (plus the MLM teacher, once: 30 minutes).
 - ``hinton``: the spine's ``hinton-kd`` row: temperature T x weight alpha of the hard-label loss
   (beta = 1 - alpha). About 3 minutes a candidate and seed at ``cpu``.
+- ``general``: the ``tinybert`` row's general-distillation steps (200, 1,000, and 3,000: about the most that
+  fits 30 minutes once). Each general student is cached (:func:`kd_teach.engine.cache.general_tinybert`), then
+  given the row's task distillation; its held-out intermediate loss on the corpus is recorded beside the
+  tuning accuracy. About 10 minutes a candidate past general distillation at ``cpu``.
 - ``labels``: the ``cpu`` preset's label budget. Trains nothing: it scores the baseline and hinton-kd models
   that ``benchmarks/kd_vs_labels.py`` trained at each budget (``RUNS/n<budget>/models``, the cpu budget's in
   ``results/cpu/models``) on that budget's own tuning split, and gives KD's gain with its 95% paired
@@ -23,6 +27,7 @@ accuracy is the recipe. Prints the table and writes ``OUT/<search>.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 from dataclasses import replace
@@ -33,7 +38,7 @@ from typing import Callable
 from transformers import AutoModelForSequenceClassification
 
 from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
-from kd_teach.engine.cache import finetuned_teacher, mlm_teacher
+from kd_teach.engine.cache import finetuned_teacher, general_tinybert, mlm_teacher
 from kd_teach.engine.data import SST2Data
 from kd_teach.engine.evaluate import accuracy, scored_predictions, teacher_logits
 from kd_teach.engine.model_folder import model_dir
@@ -44,18 +49,37 @@ from kd_teach.engine.report import machine_info, write_json
 from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.verdicts import compare, points, verdict
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
+from kd_teach.tinybert.rows import task_set
+from kd_teach.tinybert.stages import task_distillation_step1, task_distillation_step2
 
 SEARCHES = {  # search -> (row, candidates): distilbert-init's own recipe and the earlier tries among them
     "one-layer": ("distilbert-1layer", [{"task_epochs": e, "task_lr": lr}
                                         for e, lr in [(2, 5e-5), (3, 5e-5), (3, 1e-4), (3, 2e-4), (3, 4e-4)]]),
     "hinton": ("hinton-kd", [{"T": T, "alpha": a} for T, a in [(2.0, 0.5), (2.0, 0.1), (4.0, 0.5), (4.0, 0.1),
                                                                (8.0, 0.1)]]),
+    "general": ("tinybert", [{"general_steps": n} for n in (200, 1000, 3000)]),
 }
 
 
 def trainer(search: str, preset: Preset, data: SST2Data) -> Callable:
-    """``train(candidate, seed, checkpoint_dir) -> model``: the row of ``search`` trained with ``candidate``."""
+    """``train(candidate, seed, checkpoint_dir) -> model`` (or ``(model, info)``): the row of ``search`` trained
+    with ``candidate``."""
     teacher, _ = finetuned_teacher(preset, data)
+    if search == "general":
+        sentences = task_set(preset, data)[0]
+        z_task = teacher_logits(teacher, sentences, data.tokenizer, preset.eval_batch_size)
+
+        def train(c: dict, seed: int, ckpt: Path):
+            p = replace(preset, tinybert=replace(preset.tinybert, general_steps=c["general_steps"]))
+            distiller, info = general_tinybert(p, seed=seed)
+            s = p.tinybert
+            task_distillation_step1(s, teacher, distiller, sentences, data.tokenizer, p.batch_size, seed, ckpt / "step1",
+                                    p.mixed_precision)
+            model = task_distillation_step2(s, teacher, distiller.student, data, sentences, p.batch_size,
+                                            p.eval_batch_size, seed, ckpt / "step2", p.mixed_precision, z_task).model
+            return model, {"general_heldout_loss": info["heldout"]["heldout_loss"], "general_steps_run": info["steps"],
+                           "general_seconds": info["train_seconds"]}
+        return train
     z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size)
     if search == "one-layer":
         teacher_mlm, _ = mlm_teacher(preset)
@@ -77,16 +101,25 @@ def run_search(search: str, preset_name: str, seeds: list[int], out: Path) -> di
     preset = get_preset(preset_name)
     data = SST2Data.from_preset(load_tokenizer(preset.teacher), preset, seed=DATA_SEED)
     train, tuning = trainer(search, preset, data), data.tuning_loader(preset.eval_batch_size)
+    partial = out / f"{search}.partial.json"    # scores so far: a stopped search resumes where it stopped
+    done = json.loads(partial.read_text()) if partial.is_file() else {}
     candidates = []
     for c in grid:
-        scores = []
+        scores, infos = [], []
         for seed in seeds:
             name = "-".join([search, preset.name, *(f"{k}{v:g}" for k, v in c.items()), f"seed{seed}"])
-            ckpt = Path("runs") / "tune" / name
-            scores.append(accuracy(train(c, seed, ckpt), tuning))
-            shutil.rmtree(ckpt, ignore_errors=True)
-            print(f"{c}, seed {seed}: tuning accuracy {scores[-1]:.4f}", flush=True)
-        candidates.append({**c, "seeds": seeds, "tuning_accuracy": scores, "mean": statistics.fmean(scores)})
+            if name not in done:
+                ckpt = Path("runs") / "tune" / name
+                trained = train(c, seed, ckpt)
+                model, info = trained if isinstance(trained, tuple) else (trained, {})
+                done[name] = {"accuracy": accuracy(model, tuning), **info}
+                write_json(partial, done)
+                shutil.rmtree(ckpt, ignore_errors=True)
+            scores.append(done[name]["accuracy"])
+            infos.append({k: v for k, v in done[name].items() if k != "accuracy"})
+            print(f"{c}, seed {seed}: tuning accuracy {scores[-1]:.4f} {infos[-1] or ''}", flush=True)
+        candidates.append({**c, "seeds": seeds, "tuning_accuracy": scores, "mean": statistics.fmean(scores),
+                           **({"per_seed": infos} if any(infos) else {})})
     best = max(candidates, key=lambda x: x["mean"])
     result = {"search": search, "row": row, "preset": preset.name, "split": "tuning",
               "tuning_sentences": len(data.tuning), "candidates": candidates,
@@ -94,6 +127,7 @@ def run_search(search: str, preset_name: str, seeds: list[int], out: Path) -> di
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
     write_json(out / f"{search}.json", result)
     (out / f"{search}.md").write_text(table(result) + "\n")
+    partial.unlink()
     return result
 
 
@@ -153,15 +187,18 @@ def label_table(result: dict) -> str:
 def table(result: dict) -> str:
     """The search as Markdown: each candidate's tuning accuracy per seed and its mean; the chosen one marked."""
     keys, seeds = list(result["chosen"]), result["candidates"][0]["seeds"]
+    extra = sorted({k for c in result["candidates"] for info in c.get("per_seed", []) for k in info})  # e.g. losses
     lines = [f"Row `{result['row']}` at preset {result['preset']}: accuracy on the tuning split "
              f"({result['tuning_sentences']:,} SST-2 train sentences no row trains on; dev not read), "
              f"{result['date'][:10]}.", "",
-             "| " + " | ".join(keys) + " | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | |",
-             "|" + "---|" * (len(keys) + len(seeds) + 2)]
+             "| " + " | ".join(keys) + " | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | "
+             + "".join(f"{k} (mean) | " for k in extra) + " |",
+             "|" + "---|" * (len(keys) + len(seeds) + len(extra) + 2)]
     for c in result["candidates"]:
         mark = "chosen" if all(c[k] == result["chosen"][k] for k in keys) else ""
+        shown = "".join(f"{statistics.fmean(i[k] for i in c['per_seed']):.4g} | " for k in extra)
         lines.append("| " + " | ".join(f"{c[k]:g}" for k in keys) + " | "
-                     + " | ".join(f"{a:.4f}" for a in c["tuning_accuracy"]) + f" | {c['mean']:.4f} | {mark} |")
+                     + " | ".join(f"{a:.4f}" for a in c["tuning_accuracy"]) + f" | {c['mean']:.4f} | {shown}{mark} |")
     return "\n".join(lines)
 
 

@@ -202,28 +202,48 @@ def tiny(preset, **chapter):
     return replace(preset, transfer_size=0, dev_size=200, latency_repeats=1, **chapter)
 
 
+def test_table_6_rows_are_a_group_of_their_own_with_tinyberts_recipe():
+    from kd_teach.engine.pipeline import expand_rows, preset_key
+    from kd_teach.engine.presets import get_preset
+
+    losses = ("tinybert-no-embd", "tinybert-no-hidn", "tinybert-no-attn")
+    assert expand_rows("tinybert-losses") == ("tinybert",) + losses
+    assert not set(losses) & set(expand_rows("all"))                       # outside `--rows all`
+    cpu = get_preset("cpu")
+    assert {preset_key(cpu, n) for n in losses} == {preset_key(cpu, "tinybert")} != {preset_key(cpu, "baseline")}
+
+
 @pytest.mark.slow
 def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smoke_mlm_teacher, smoke_general_tinybert):
     from kd_teach.engine.pipeline import run_sst2
 
     s = smoke_preset.tinybert
-    preset = tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1)))
-    table = run_sst2(preset, tmp_path, rows="tinybert", log=lambda *_: None)
+    preset = replace(tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1))),
+                     transfer_size=100, student_epochs=1)
+    table = run_sst2(preset, tmp_path, rows=("tinybert", "tinybert-no-attn"), log=lambda *_: None)
     rows = {r["name"]: r for r in table["rows"]}
-    assert set(rows) == {"teacher", "tinybert", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd",
-                         "tinybert-no-step1"}
-    tb, aug, same, no_gd, no_step1 = (rows[n] for n in ("tinybert", "tinybert-aug", "tinybert-same-steps",
-                                                         "tinybert-no-gd", "tinybert-no-step1"))
-    for row in (tb, aug, same, no_gd, no_step1):
-        assert REQUIRED <= row.keys() and 0.0 <= row["accuracy"] <= 1.0
-        assert row["params"] == tb["params"] < rows["teacher"]["params"] and row["mapping"] == "uniform"
+    no_attn = rows.pop("tinybert-no-attn")                              # Table 6: step 1 without L_attn
+    assert no_attn["step1_terms"] == ["L_embd", "L_hidn"] and no_attn["step1_steps"] == rows["tinybert"]["step1_steps"]
+    names = ("tinybert", "hinton-kd-tinybert-shape", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd",
+             "tinybert-no-step1", "tinybert-no-td")
+    assert set(rows) == {"teacher", *names}
+    tb, kd, aug, same, no_gd, no_step1, no_td = (rows[n] for n in names)
+    for row in rows.values():
+        if row["name"] != "teacher":
+            assert REQUIRED <= row.keys() and 0.0 <= row["accuracy"] <= 1.0
+            assert row["params"] == tb["params"] < rows["teacher"]["params"]        # one shape for the chapter
+    assert tb["mapping"] == "uniform" and tb["step1_terms"] == ["L_embd", "L_hidn", "L_attn"]
     assert tb["general_steps"] == smoke_preset.tinybert.general_steps and "general_steps" not in no_gd
     assert no_step1["step1_seconds"] == 0.0 < tb["step1_seconds"]
-    assert aug["train_sentences"] == tb["train_sentences"] + aug["augmented_sentences"] > tb["train_sentences"] == 200
-    # compute-matched: the labelled sentences repeated, as many steps as with augmentation
+    assert tb["train_sentences"] == 200 + 100                           # the labelled sentences and the transfer set
+    assert aug["train_sentences"] == tb["train_sentences"] + aug["augmented_sentences"] > tb["train_sentences"]
+    # compute-matched: the same sentences repeated, as many steps as with augmentation
     assert same["train_sentences"] == aug["train_sentences"] and same["augmented_sentences"] == 0
     assert (same["step1_steps"], same["step2_steps"]) == (aug["step1_steps"], aug["step2_steps"]) > (tb["step1_steps"],
                                                                                                    tb["step2_steps"])
+    # the paper's comparison at equal size: KD on the same sentences for both steps' worth of steps
+    assert kd["train_sentences"] == tb["train_sentences"] and kd["steps"] == tb["step1_steps"] + tb["step2_steps"]
+    assert no_td["general_steps"] == tb["general_steps"] and no_td["steps"] == 63      # 2,000 labels, 1 epoch
     curves = json.loads((tmp_path / "curves.json").read_text())
     assert {"L_embd", "L_hidn", "L_attn"} <= curves["tinybert-step1"][-1].keys()
     assert "tinybert-no-step1-step1" not in curves and "tinybert-no-step1-step2" in curves

@@ -93,8 +93,9 @@ def test_planned_steps_count_each_stage():
 
     cpu = planned_steps(get_preset("cpu"))
     assert cpu["teacher fine-tuning"] == 3 * 63 and cpu["baseline"] == 16 * 63 == cpu["hinton-kd"]  # compute-matched
-    assert cpu["tinybert step 1 (each of 2 rows)"] == 2 * 63                                            # 2,000 / 32, 2 epochs
-    assert cpu["tinybert-aug step 1 (at most; tinybert-same-steps as many)"] == 2 * 188                                              # N = 2: 6,000 / 32
+    assert cpu["tinybert step 1 (each of 2 rows)"] == 1008 == cpu["hinton-kd"]                         # 32,256 / 32, 1 epoch
+    assert cpu["hinton-kd-tinybert-shape"] == 2 * 1008                                                  # both steps' worth
+    assert cpu["tinybert-aug step 1 (at most; tinybert-same-steps as many)"] == 1133                    # + 2 x 2,000: 36,256
     full = planned_steps(get_preset("gpu-full"))
     assert full["teacher fine-tuning"] == 3 * 2105 and full["MLM head for the teacher"] == 0            # BERT has its head
 

@@ -65,6 +65,37 @@ def test_intermediate_loss_trains_student_and_projections_only(encoder, tokenize
     assert all(p.grad is None for p in encoder.parameters())
 
 
+def test_a_dropped_term_leaves_the_loss_but_is_still_reported(encoder, tokenizer, smoke_data, settings):
+    """The paper's Table 6 rows: step 1 without L_embd, L_hidn or L_attn."""
+    distiller = new_distiller(encoder.config, settings, seed=0)
+    g = check_compatible(distiller.student, encoder, settings)
+    batch = _batch(tokenizer, smoke_data.train_raw["sentence"][:8])
+    with torch.no_grad():
+        t = layer_outputs(encoder, batch, g[1:])
+    s = layer_outputs(distiller.student, batch, range(1, len(g)))
+    for dropped in ("L_embd", "L_hidn", "L_attn"):
+        kept = tuple(k for k in ("L_embd", "L_hidn", "L_attn") if k != dropped)
+        loss, terms = intermediate_loss(s, t, g, distiller.projections, batch["attention_mask"], terms=kept)
+        assert set(terms) == {"L_embd", "L_hidn", "L_attn"} and terms[dropped] > 0
+        assert loss.item() == pytest.approx(sum(terms[k] for k in kept), rel=1e-5)
+    with pytest.raises(ValueError, match=r"terms must be a non-empty subset of .*got \('L_pred',\)"):
+        intermediate_loss(s, t, g, distiller.projections, batch["attention_mask"], terms=("L_pred",))
+
+
+def test_a_longer_general_distillation_passes_over_the_corpus_again(smoke_corpus):
+    from kd_teach.tinybert.stages import corpus_sample
+
+    chunks = smoke_corpus.train
+    ids = lambda ds: ds.with_format(None)["input_ids"]                     # noqa: E731
+    short = corpus_sample(chunks, 10, seed=3)
+    assert ids(short) == ids(chunks.shuffle(seed=3).select(range(10)))     # within one pass: as before
+    longer = corpus_sample(chunks, 2 * len(chunks) + 5, seed=3)
+    assert len(longer) == 2 * len(chunks) + 5 and ids(longer)[:10] == ids(short)   # starts as the shorter one
+    assert sorted(map(tuple, ids(longer)[:len(chunks)])) == sorted(map(tuple, ids(chunks)))   # whole passes
+    with pytest.raises(ValueError, match="n >= 1"):
+        corpus_sample(chunks, 0)
+
+
 def test_intermediate_loss_is_unchanged_by_extra_padding(encoder, tokenizer, smoke_data, settings):
     distiller = new_distiller(encoder.config, settings, seed=0).eval()
     g = check_compatible(distiller.student, encoder, settings)

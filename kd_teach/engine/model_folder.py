@@ -42,12 +42,21 @@ ROW_DESCRIPTIONS = {
     "distilbert-1layer": "A student for deployment: DistilBERT's student cut to one teacher layer (of six) with the "
                          "teacher's embeddings, trained on the task as `distilbert-init` is (logit KD on the "
                          "labelled sentences and the transfer set).",
-    "tinybert": "TinyBERT (Jiao et al. 2020): general distillation on a corpus, then task distillation, step 1 "
-                "on the teacher's embeddings, hidden states and attention, step 2 on its predictions.",
-    "tinybert-aug": "TinyBERT with its data augmentation: task distillation on the labelled sentences plus "
-                    "sentences made from them by replacing words (masked-LM and GloVe candidates).",
+    "tinybert": "TinyBERT (Jiao et al. 2020): general distillation on a corpus, then task distillation on the "
+                "labelled sentences and the transfer set (no labels read), step 1 on the teacher's embeddings, "
+                "hidden states and attention, step 2 on its predictions.",
+    "hinton-kd-tinybert-shape": "The paper's comparison at equal size: a random student of TinyBERT's shape trained "
+                                "with Hinton's KD on TinyBERT's task sentences, for as many steps as its two "
+                                "task-distillation steps together.",
+    "tinybert-aug": "TinyBERT with its data augmentation: task distillation on `tinybert`'s sentences plus "
+                    "sentences made from the labelled ones by replacing words (masked-LM and GloVe candidates).",
     "tinybert-same-steps": "TinyBERT's control for augmentation: `tinybert` trained for as many steps as "
-                           "`tinybert-aug`, on the labelled sentences repeated.",
+                           "`tinybert-aug`, on its own sentences repeated.",
+    "tinybert-no-td": "TinyBERT's ablation without task distillation: the general student fine-tuned on the "
+                      "labelled sentences' hard labels, as the baseline is trained.",
+    "tinybert-no-embd": "TinyBERT's Table 6 ablation: task distillation's step 1 without the embedding loss L_embd.",
+    "tinybert-no-hidn": "TinyBERT's Table 6 ablation: task distillation's step 1 without the hidden-state loss L_hidn.",
+    "tinybert-no-attn": "TinyBERT's Table 6 ablation: task distillation's step 1 without the attention loss L_attn.",
     "tinybert-no-gd": "TinyBERT's ablation without general distillation: a random student of the same shape "
                       "given both steps of task distillation.",
     "tinybert-no-step1": "TinyBERT's ablation without task distillation's step 1: general distillation, then "

@@ -40,14 +40,15 @@ from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.tasks import TaskSpec, task_data
 from kd_teach.engine.verdicts import COMPARISON_RULE, comparison_table, interval_table
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
-from kd_teach.tinybert.rows import TINYBERT_ROWS, tinybert_rows
+from kd_teach.tinybert.rows import LOSS_ROWS, TINYBERT_ROWS, tinybert_rows
 
 CHAPTER_TABLE = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS  # notebooks 02-08
-ROWS = CHAPTER_TABLE + ("distilbert-1layer",)  # + the deployment chapter's student (notebook 09)
+ROWS = CHAPTER_TABLE + tuple(LOSS_ROWS) + ("distilbert-1layer",)  # + TinyBERT's Table 6, the deployment student
 ROW_GROUPS = {  # names accepted by --rows besides the row names
     "spine": ("teacher", "baseline", "hinton-kd"),
     "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
     "tinybert": TINYBERT_ROWS,
+    "tinybert-losses": ("tinybert",) + tuple(LOSS_ROWS),  # the paper's Table 6: step 1 without each loss
     "all": CHAPTER_TABLE,  # distilbert-1layer is asked for by name
 }
 DISTILBERT_ROWS = ("distilbert", "distilbert-init", "distilbert-1layer")  # the rows distilbert_rows trains
@@ -151,7 +152,7 @@ CHAPTER_SECTIONS = {
 def row_chapter(name: str) -> str | None:
     """The chapter whose settings shape row ``name``: ``"distilbert"``, ``"tinybert"``, or None (the teacher and
     the spine, which read only the preset's common settings)."""
-    return "distilbert" if name in DISTILBERT_ROWS else "tinybert" if name in TINYBERT_ROWS else None
+    return "distilbert" if name in DISTILBERT_ROWS else "tinybert" if name in TINYBERT_ROWS + tuple(LOSS_ROWS) else None
 
 
 def row_recipe(name: str, settings: dict) -> dict:
@@ -326,7 +327,7 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             more_rows, more_curves = distilbert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)
-        if any(r in todo[s] for r in TINYBERT_ROWS):
+        if any(r in todo[s] for r in TINYBERT_ROWS + tuple(LOSS_ROWS)):
             more_rows, more_curves = tinybert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)

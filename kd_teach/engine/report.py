@@ -181,6 +181,8 @@ def provenance(rows: list[dict]) -> str:
 HEADLINE_COMPARISONS = [
     ("hinton-kd", "baseline"),                # Hinton KD with a transfer set vs hard labels alone
     ("distilbert", "distilbert-init"),        # DistilBERT's pre-training distillation vs none
+    ("tinybert", "hinton-kd-tinybert-shape"), # TinyBERT vs plain KD at the same size (its Table 1)
+    ("tinybert", "tinybert-no-td"),           # task distillation vs fine-tuning the general student
     ("tinybert", "tinybert-no-gd"),           # TinyBERT's general distillation vs a random student
     ("tinybert", "tinybert-no-step1"),        # task distillation step 1 (intermediate layers) vs none
     ("tinybert-aug", "tinybert-same-steps"),  # augmentation vs as many steps without it

@@ -43,7 +43,7 @@ def hinton_loss_fn(preset: Preset):
 def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.Module, data: TextClassificationData,
                     seed: int = 0, checkpoint_dir: str | Path | None = None,
                     teacher_logits_cache: torch.Tensor | None = None, epochs: int | None = None,
-                    lr: float | None = None, desc: str | None = None) -> StageResult:
+                    lr: float | None = None, desc: str | None = None, train_set: Dataset | None = None) -> StageResult:
     """Train the student on alpha * L_student + beta * T^2 * KL(soft targets || soft predictions).
 
     The student sees the labelled train set and the transfer set (:func:`transfer_set`); on a
@@ -55,13 +55,15 @@ def train_hinton_kd(preset: Preset, teacher: torch.nn.Module, student: torch.nn.
         student: the student to train, sharing the teacher's tokenizer.
         data: the task (SST-2, or a user's), with its transfer set if the preset asks for one.
         seed: seeds the batch order and dropout.
-        teacher_logits_cache: (rows of the transfer set, classes), to skip recomputing them.
+        teacher_logits_cache: (rows of the training sentences, classes), to skip recomputing them.
         epochs, lr, desc: override ``preset.kd_epochs`` (or ``student_epochs``), ``preset.student_lr``
             and the progress bar's label (a pretrained student such as DistilBERT's wants a
             smaller learning rate than a random one).
+        train_set: the sentences to learn from (tokenised; labels or :data:`kd_teach.engine.data.UNLABELLED`)
+            instead of :func:`transfer_set` (e.g. the sentences TinyBERT's task distillation reads).
     """
     t0 = time.perf_counter()
-    train_set = transfer_set(data)
+    train_set = transfer_set(data) if train_set is None else train_set
     z_t_all = teacher_logits_cache
     if z_t_all is None:
         z_t_all = teacher_logits(teacher, train_set, data.tokenizer, preset.eval_batch_size)

@@ -249,8 +249,12 @@ def scores_to_probs(scores: Tensor, attention_mask: Tensor) -> Tensor:
     return scores.masked_fill(padded_key, torch.finfo(scores.dtype).min).softmax(dim=-1)
 
 
+INTERMEDIATE_TERMS = ("L_embd", "L_hidn", "L_attn")
+
+
 def intermediate_loss(s: "LayerOutputs", t: "LayerOutputs", g: Sequence[int], W: "Projections",
-                      attention_mask: torch.Tensor, attn_on: str = "scores") -> tuple[torch.Tensor, dict]:
+                      attention_mask: torch.Tensor, attn_on: str = "scores",
+                      terms: Sequence[str] = INTERMEDIATE_TERMS) -> tuple[torch.Tensor, dict]:
     """Transformer-layer distillation of one batch: L_embd + sum over m = 1..M of (L_hidn + L_attn).
 
     Eq. 11 with every weight lambda_m = 1, as the paper and the reference code.
@@ -262,16 +266,23 @@ def intermediate_loss(s: "LayerOutputs", t: "LayerOutputs", g: Sequence[int], W:
         W: the projections.
         attention_mask: (batch, seq).
         attn_on: "scores" or "probs" (see :func:`L_attn`).
+        terms: the terms the loss sums (the paper's Table 6 drops one at a time); every term is
+            still computed and returned, so a curve shows the dropped one too.
     Returns:
         (loss, {"L_embd", "L_hidn", "L_attn"} as floats, each summed over layers). Empty batch:
         every term is 0.0 with a graph, so the loss is too.
-    Source: TinyBERT, Jiao et al. 2020, Eqs. 6-9 and 11.
+    Raises:
+        ValueError: ``terms`` is empty or names a term not in ``INTERMEDIATE_TERMS``.
+    Source: TinyBERT, Jiao et al. 2020, Eqs. 6-9 and 11; Table 6 for ``terms``.
     """
+    if not terms or not set(terms) <= set(INTERMEDIATE_TERMS):
+        raise ValueError(f"terms must be a non-empty subset of {INTERMEDIATE_TERMS}, got {tuple(terms)!r}")
     l_embd = L_embd(s.hidden_states[0], t.hidden_states[0], W[0], attention_mask)          # m = 0
     l_hidn = sum(L_hidn(s.hidden_states[m], t.hidden_states[n], W[m], attention_mask)       # m -> n = g(m)
                  for m, n in enumerate(g) if m > 0)
     A = (lambda a: a) if attn_on == "scores" else (lambda a: scores_to_probs(a, attention_mask))
     l_attn = sum(L_attn(A(s.scores[m]), A(t.scores[n]), attention_mask, on=attn_on)
                  for m, n in enumerate(g) if m > 0)
-    loss = l_embd + l_hidn + l_attn
-    return loss, {"L_embd": float(l_embd.detach()), "L_hidn": float(l_hidn.detach()), "L_attn": float(l_attn.detach())}
+    every = {"L_embd": l_embd, "L_hidn": l_hidn, "L_attn": l_attn}
+    loss = sum(every[k] for k in terms)                                                    # Eq. 11 (all three)
+    return loss, {k: float(v.detach()) for k, v in every.items()}

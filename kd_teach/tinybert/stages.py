@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from torch import nn
 
 from kd_teach.engine.corpus import Corpus
@@ -31,7 +32,7 @@ from kd_teach.engine.presets import TinyBertSettings
 from kd_teach.engine.runtime import default_device
 from kd_teach.engine.train import StageResult, TrainConfig, train
 from kd_teach.tinybert.attention import bert_layers, layer_outputs
-from kd_teach.tinybert.losses import L_pred, intermediate_loss
+from kd_teach.tinybert.losses import INTERMEDIATE_TERMS, L_pred, intermediate_loss
 from kd_teach.tinybert.mapping import layer_mapping
 from kd_teach.tinybert.teacher_outputs import ROW_INDEX, TeacherTargets, teacher_targets, with_row_index
 
@@ -103,13 +104,14 @@ def check_compatible(student: nn.Module, teacher: nn.Module, settings: TinyBertS
 
 
 def intermediate_loss_fn(teacher: nn.Module | None, g: list[int], attn_on: str = "scores",
-                         targets: TeacherTargets | None = None):
+                         targets: TeacherTargets | None = None, terms: Sequence[str] = INTERMEDIATE_TERMS):
     """The ``loss_fn(distiller, batch)`` of general distillation and task step 1: the frozen teacher's
     layers g(1..M) and the student's layers 1..M on the batch, then :func:`intermediate_loss`.
 
     With ``targets`` (:func:`kd_teach.tinybert.teacher_outputs.teacher_targets`, computed once) the
     teacher's side is read from them instead of recomputed; the batch then carries each row's
     ``row_index`` (:func:`kd_teach.tinybert.teacher_outputs.with_row_index`) and ``teacher`` may be None.
+    ``terms``: the losses summed (:func:`kd_teach.tinybert.losses.intermediate_loss`).
     """
     M = len(g) - 1
 
@@ -121,7 +123,7 @@ def intermediate_loss_fn(teacher: nn.Module | None, g: list[int], attn_on: str =
             with torch.no_grad():
                 t = layer_outputs(teacher, batch, g[1:])                   # teacher layers g(1..M)
         s = layer_outputs(model.student, batch, range(1, M + 1))            # student layers 1..M
-        return intermediate_loss(s, t, g, model.projections, batch["attention_mask"], attn_on)
+        return intermediate_loss(s, t, g, model.projections, batch["attention_mask"], attn_on, terms)
     return loss_fn
 
 
@@ -142,6 +144,19 @@ def heldout_intermediate_loss(distiller: TinyBertDistiller, teacher: nn.Module, 
     return {f"heldout_{k}": v / max(n, 1) for k, v in totals.items()}
 
 
+def corpus_sample(chunks: Dataset, n: int, seed: int = 0) -> Dataset:
+    """``n`` chunks of the corpus in a seeded random order: one shuffle of it, then as many further shuffles
+    (seeds ``seed + 1``, ...) as ``n`` needs; a longer general distillation starts as a shorter one does.
+
+    Raises:
+        ValueError: ``n`` < 1 or the corpus is empty.
+    """
+    if n < 1 or len(chunks) == 0:
+        raise ValueError(f"need n >= 1 chunks from a non-empty corpus, got n={n} from {len(chunks)} chunks")
+    passes = [chunks.shuffle(seed=seed + k) for k in range(math.ceil(n / len(chunks)))]
+    return concatenate_datasets(passes).select(range(n)) if len(passes) > 1 else passes[0].select(range(n))
+
+
 def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distiller: TinyBertDistiller,
                          corpus: Corpus, seed: int = 0, checkpoint_dir: str | Path | None = None,
                          mixed_precision: str = "no", on_log=None) -> StageResult:
@@ -152,7 +167,8 @@ def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distill
         teacher: the *pretrained* encoder (``BertModel``), frozen. Not fine-tuned: the
             general student should learn language, not a task.
         distiller: the random student and its projections (:func:`make_distiller`).
-        corpus: the general corpus (chunks of ``corpus.max_length`` tokens).
+        corpus: the general corpus (chunks of ``corpus.max_length`` tokens); ``settings.general_steps`` batches
+            of it are drawn by :func:`corpus_sample`, passing over it again when one pass is too few.
         seed: batch order and dropout.
         on_log: called with each logged history entry (live curves).
     Returns:
@@ -164,8 +180,7 @@ def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distill
     """
     g = check_compatible(distiller.student, teacher, settings)
     teacher.eval().requires_grad_(False).to(default_device())
-    n = min(settings.general_steps * settings.general_batch_size, len(corpus.train))
-    sample = corpus.train.shuffle(seed=seed).select(range(n))
+    sample = corpus_sample(corpus.train, settings.general_steps * settings.general_batch_size, seed)
     loader = make_loader(sample, corpus.tokenizer, settings.general_batch_size, shuffle=True, seed=seed)
     heldout = corpus.heldout_loader(settings.general_batch_size)
     config = TrainConfig(lr=settings.general_lr, seed=seed, mixed_precision=mixed_precision, log_every=5,
@@ -179,7 +194,7 @@ def general_distillation(settings: TinyBertSettings, teacher: nn.Module, distill
 def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, distiller: TinyBertDistiller,
                             train_set: Dataset, tokenizer, batch_size: int, seed: int = 0,
                             checkpoint_dir: str | Path | None = None, mixed_precision: str = "no",
-                            on_log=None) -> StageResult:
+                            on_log=None, terms: Sequence[str] = INTERMEDIATE_TERMS) -> StageResult:
     """Task distillation, step 1: intermediate layers (L_embd, L_hidn, L_attn) from the task teacher.
 
     Args:
@@ -187,6 +202,7 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
             pretrained-only teacher has nothing task-specific to give.
         distiller: the general student (or a random one, for the ablation) and its projections.
         train_set: tokenised task sentences (labels are not used), e.g. augmented SST-2.
+        terms: the losses trained on (all three; the paper's Table 6 drops one at a time).
 
     With ``settings.cache_teacher_outputs`` the teacher runs once over ``train_set`` and every
     epoch reads its outputs (:mod:`kd_teach.tinybert.teacher_outputs`), if they fit in memory; else the
@@ -200,7 +216,7 @@ def task_distillation_step1(settings: TinyBertSettings, teacher: nn.Module, dist
         else None
     if targets is not None:                                                 # the teacher ran once, here
         train_set = with_row_index(train_set)
-    loss_fn = intermediate_loss_fn(teacher, g, settings.attn_on, targets)   # else: the teacher in every step
+    loss_fn = intermediate_loss_fn(teacher, g, settings.attn_on, targets, terms)  # else: the teacher in every step
     loader = make_loader(train_set, tokenizer, batch_size, shuffle=True, seed=seed)
     config = TrainConfig(epochs=settings.step1_epochs, lr=settings.step1_lr, seed=seed, mixed_precision=mixed_precision,
                          desc="TinyBERT task distillation, step 1 (intermediate layers)")
