@@ -26,7 +26,7 @@ LAYERS = [
     ["tinybert.stages", "engine.deployment"],
     ["engine.cache"],
     ["engine.row_cache"],                                    # imports the cache root and evaluate
-    ["tinybert.rows"],
+    ["tinybert.rows", "distilbert.rows"],
     ["engine.pipeline"],
     ["course.checks", "course.checks.hinton", "course.checks.distilbert", "course.checks.tinybert",
      "course.checks.mapping", "course.checks.students", "course.checks.nested", "course.checks.general",

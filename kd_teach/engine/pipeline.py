@@ -1,7 +1,7 @@
 """The SST-2 results table end to end: the teacher and every chapter's students.
 
 Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
-and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04); ``tinybert``,
+and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04, built in :mod:`kd_teach.distilbert.rows`); ``tinybert``,
 ``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
 :mod:`kd_teach.tinybert.rows`); ``distilbert-1layer``, the deployment chapter's student (notebook
 09, asked for by name: ``all`` is the table of notebooks 02-08). ``run_sst2`` is
@@ -14,22 +14,19 @@ run (prepared teachers' training times come from when they were trained and cach
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from kd_teach.distilbert.stages import distil_pretraining, masked_token_accuracy
-from kd_teach.distilbert.student import distilbert_classifier, init_distilbert_student
-from kd_teach.engine.cache import (finetuned_teacher, mlm_teacher, recipe_key, shown, store_teacher_dev_scores,
+from kd_teach.distilbert.rows import DISTILBERT_ROWS, distilbert_rows
+from kd_teach.engine.cache import (finetuned_teacher, recipe_key, shown, store_teacher_dev_scores,
                                    teacher_dev_scores)
-from kd_teach.engine.corpus import Corpus
 from kd_teach.engine.data import SST2Data, TextClassificationData
 from kd_teach.engine.evaluate import evaluate, finish_row, save_row_model, teacher_logits
-from kd_teach.engine.finetune import train_baseline, train_on_labels
-from kd_teach.engine.model_folder import model_dir, pretrained_student_card, save_model_folder, write_model_cards
+from kd_teach.engine.finetune import train_baseline
+from kd_teach.engine.model_folder import model_dir, write_model_cards
 from kd_teach.engine.models import build_student, load_tokenizer
 from kd_teach.engine.presets import Preset, one_layer_settings
 from kd_teach.engine.report import (HEADLINE_COMPARISONS, load_results, machine_info, markdown_table, plot_results,
@@ -51,7 +48,6 @@ ROW_GROUPS = {  # names accepted by --rows besides the row names
     "tinybert-losses": ("tinybert",) + tuple(LOSS_ROWS),  # the paper's Table 6: step 1 without each loss
     "all": CHAPTER_TABLE,  # distilbert-1layer is asked for by name
 }
-DISTILBERT_ROWS = ("distilbert", "distilbert-init", "distilbert-1layer")  # the rows distilbert_rows trains
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences
 
 
@@ -75,69 +71,6 @@ def expand_rows(spec: str | tuple[str, ...] | list[str], task: str = "sst2") -> 
         raise ValueError(f"rows {', '.join(others)} run on SST-2 only for now; on task {task!r} run the spine "
                          "(teacher, baseline, hinton-kd)")
     return rows
-
-
-def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
-                    teacher_name: str | None = None, log=print) -> tuple[list[dict], dict]:
-    """The DistilBERT chapter's rows: ``distilbert`` and its ablation ``distilbert-init``; and
-    ``distilbert-1layer``, the deployment chapter's small student.
-
-    ``distilbert`` and ``distilbert-init`` start identical, DistilBERT's student
-    (:func:`init_distilbert_student`) cut from the MLM-trained teacher; ``distilbert`` then gets
-    pre-training distillation on the general corpus (:func:`distil_pretraining`),
-    ``distilbert-init`` does not. Both are then trained on SST-2 the same way: with logit KD
-    from the SST-2 teacher (labelled sentences plus the transfer set), or on hard labels when
-    ``preset.distilbert.task_kd`` is False. ``distilbert-1layer`` is ``distilbert-init`` cut to
-    one teacher layer and trained with its own epochs and learning rate (:func:`one_layer_settings`).
-    Returns the rows and their loss curves.
-    """
-    s = preset.distilbert
-    teacher_mlm, info = mlm_teacher(preset, None, teacher_name, log=log)
-    log(f"MLM teacher: {'loaded from cache' if info['cached'] else 'trained'}; held-out masked-token accuracy "
-        f"{info['accuracy_before']:.4f} before, {info['accuracy_after']:.4f} after {info['steps']} steps")
-    z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size) if s.task_kd else None
-    corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
-    new_rows, curves = [], {}
-    for name in (r for r in DISTILBERT_ROWS if r in rows):
-        one = one_layer_settings(preset) if name == "distilbert-1layer" else None
-        student = init_distilbert_student(teacher_mlm, [one.layer] if one else s.layers)
-        epochs, lr = (one.task_epochs, one.task_lr) if one else (s.task_epochs, s.task_lr)
-        ckpt = out / "checkpoints" / f"{name}-{preset.name}-seed{seed}"
-        extra, pre_seconds = {"teacher_layers": student.config.kd_teacher_layers}, 0.0
-        if one:
-            extra["one_layer"] = asdict(one)  # its settings live outside the preset's recipe
-        if name == "distilbert":
-            pre = distil_pretraining(s, teacher_mlm, student, corpus, seed, out / "checkpoints" /
-                                     f"distilbert-pretraining-{preset.name}-seed{seed}", preset.mixed_precision)
-            pre_seconds = pre.seconds
-            curves["distilbert-pretraining"] = pre.train.history
-            extra.update(pretrain_steps=pre.train.steps, pretrain_seconds=pre.seconds,
-                         student_masked_accuracy=pre.train.evals[-1]["masked_accuracy"])
-            if distributed_state().is_main_process:  # a masked-LM, loadable with pipeline("fill-mask", ...)
-                save_model_folder(pre.model, data.tokenizer, out / "models" / "distilbert-pretrained",
-                                  card_text=pretrained_student_card(pre.train.steps, extra["student_masked_accuracy"],
-                                                                    preset.corpus_max_length),
-                                  max_length=preset.corpus_max_length)
-            log(f"distilbert: pre-training distillation {pre.train.steps} steps in {pre.seconds:.0f} s; student "
-                f"held-out masked-token accuracy {extra['student_masked_accuracy']:.4f}")
-        else:  # the cut student's own held-out MLM accuracy, to compare with the distilled one
-            extra["student_masked_accuracy"] = masked_token_accuracy(student, corpus)
-        model = distilbert_classifier(student, seed=seed)
-        if s.task_kd:
-            stage = train_hinton_kd(preset, teacher, model, data, seed, ckpt, z_t, epochs, lr,
-                                    f"{name} on SST-2 (logit KD)")
-        else:
-            stage = train_on_labels(preset, model, data, epochs, lr, seed, ckpt, f"{name} on SST-2")
-        row = finish_row(name, stage, data, preset, out, seed)
-        row.update(extra, train_seconds=pre_seconds + stage.seconds, task_seconds=stage.seconds,
-                   task="logit KD" if s.task_kd else "hard labels", epochs=epochs, lr=lr,
-                   mlm_teacher_seconds=info["train_seconds"])
-        if name == "distilbert" and distributed_state().is_main_process:
-            shutil.rmtree(out / "checkpoints" / f"distilbert-pretraining-{preset.name}-seed{seed}", ignore_errors=True)
-        new_rows.append(row)
-        curves[name] = stage.train.history
-        log(f"{name} dev accuracy {row['accuracy']:.4f}")
-    return new_rows, curves
 
 
 # Sections of a preset that only some chapters' rows read. A row's recipe is the preset without the sections
