@@ -18,7 +18,7 @@ accuracy is the recipe. Prints the table and writes ``OUT/<search>.{json,md}``.
 - ``general``: the ``tinybert`` row's general-distillation steps (200, 1,000, and 3,000: about the most that
   fits 30 minutes once). Each general student is cached (:func:`kd_teach.engine.cache.general_tinybert`), then
   given the row's task distillation; its held-out intermediate loss on the corpus is recorded beside the
-  tuning accuracy. About 10 minutes a candidate past general distillation at ``cpu``.
+  tuning accuracy. About 5 minutes a candidate past general distillation at ``cpu`` (1,000 steps: 504 s).
 - ``labels``: the ``cpu`` preset's label budget. Trains nothing: it scores the baseline and hinton-kd models
   that ``benchmarks/kd_vs_labels.py`` trained at each budget (``RUNS/n<budget>/models``, the cpu budget's in
   ``results/cpu/models``) on that budget's own tuning split, and gives KD's gain with its 95% paired
