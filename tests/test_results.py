@@ -174,3 +174,13 @@ def test_hinton_kds_temperature_and_alpha_are_the_ones_its_search_on_the_tuning_
     preset = get_preset("cpu")
     assert search["chosen"] == {"T": best["T"], "alpha": best["alpha"]} == {"T": preset.T, "alpha": preset.alpha}
     assert preset.beta == pytest.approx(1 - preset.alpha)
+
+
+def test_tinyberts_general_distillation_steps_are_the_ones_its_search_on_the_tuning_split_chose():
+    search = json.loads((ROOT / "results" / "cpu-tuning" / "general.json").read_text())
+    assert search["split"] == "tuning" and search["preset"] == "cpu" and search["row"] == "tinybert"
+    best = max(search["candidates"], key=lambda c: c["mean"])
+    assert search["chosen"] == {"general_steps": best["general_steps"]}
+    assert get_preset("cpu").tinybert.general_steps == best["general_steps"]
+    for c in search["candidates"]:                                     # each general student ran its full length
+        assert [s["general_steps_run"] for s in c["per_seed"]] == [c["general_steps"]] * len(c["seeds"])
