@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from kd_teach.engine.cache import recipe_key
-from kd_teach.engine.report import load_results, write_json
 from kd_teach.engine.pipeline import row_recipe
+from kd_teach.engine.report import load_results, write_json
 
 
 def rekey(path: Path) -> int:

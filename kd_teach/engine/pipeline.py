@@ -1,8 +1,8 @@
 """The SST-2 results table end to end: the teacher and every chapter's students.
 
 Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
-and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04, built in :mod:`kd_teach.distilbert.rows`); ``tinybert``,
-``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
+and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04, built in
+:mod:`kd_teach.distilbert.rows`); ``tinybert``, ``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
 :mod:`kd_teach.tinybert.rows`); ``distilbert-1layer``, the deployment chapter's student (notebook
 09, asked for by name: ``all`` is the table of notebooks 02-08). ``run_sst2`` is
 what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
@@ -89,11 +89,11 @@ def row_chapter(name: str) -> str | None:
 
 
 def row_recipe(name: str, settings: dict) -> dict:
-    """The settings that shape row ``name``: ``settings`` (a preset's ``to_dict()``) without the sections
-    (:data:`CHAPTER_SECTIONS`) of other chapters."""
-    others = {k for chapter, keys in CHAPTER_SECTIONS.items() if chapter != row_chapter(name) for k in keys}
-    used = set(CHAPTER_SECTIONS.get(row_chapter(name), ()))
-    return {k: v for k, v in settings.items() if k not in others - used}
+    """The settings that shape row ``name``: ``settings`` (a preset's ``to_dict()``) without the chapter sections
+    (:data:`CHAPTER_SECTIONS`) other than its own chapter's."""
+    sections = {k for keys in CHAPTER_SECTIONS.values() for k in keys}
+    own = set(CHAPTER_SECTIONS.get(row_chapter(name), ()))
+    return {k: v for k, v in settings.items() if k not in sections - own}
 
 
 def preset_key(preset: Preset, name: str = "teacher") -> str:
@@ -291,7 +291,8 @@ def _row_key(name: str, seed: int, preset: Preset, teacher_key: str, data: TextC
 
 
 def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
-    """``row`` with where, when and how it was measured: date (UTC), machine, its recipe (:func:`preset_key`), teacher."""
+    """``row`` with where, when and how it was measured: date (UTC), machine, its recipe (:func:`preset_key`),
+    teacher."""
     return {**row, "teacher_key": teacher_key, "recipe": preset_key(preset, row["name"]),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info()}
 
@@ -299,8 +300,8 @@ def _stamped(row: dict, preset: Preset, teacher_key: str) -> dict:
 def _write(out: Path, new_rows: list[dict], curves: dict, preset: Preset, data: TextClassificationData) -> dict:
     """Add ``new_rows`` to ``out/results.json`` (and the curves to ``curves.json``); rewrite ``results.md`` and the plot.
 
-    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` -> :func:`row_recipe`),
-    and the dev labels every row's ``predictions`` are scored against, under ``dev_labels``.
+    The table keeps every recipe its rows were measured with, under ``recipes`` (:func:`preset_key` ->
+    :func:`row_recipe`), and the dev labels every row's ``predictions`` are scored against, under ``dev_labels``.
     """
     task = data.name
     if not distributed_state().is_main_process:

@@ -1,14 +1,14 @@
 """Student rows shared through the cache: a row trained once is not trained again for another run folder.
 
 Every chapter trains into its own folder (``runs/<chapter>-<preset>``), and notebook 8 runs every row as one
-experiment: without a cache it would train again, to the same weights, what notebooks 2, 4 and 7 trained.
-Seeded runs are deterministic here, so a row is the same model whenever its name, seed, recipe
-(the settings that shape it: :func:`kd_teach.engine.pipeline.preset_key`), teacher (:func:`kd_teach.engine.cache.teacher_key`) and task
-are; :func:`row_key` names exactly that. A finished row is stored under ``<cache>/rows/<key>/`` (its model
-folder, the row, its training curves) by :func:`store_row`; :func:`restore_row` copies it into another run
-folder and **measures it again** there (dev accuracy, predictions, latency, timed in this process beside the
-teacher measured just before it), keeping what training recorded (steps, training time, curves) and the date
-it was trained (``cached_from``). A restored model whose dev accuracy is not the stored one is not used.
+experiment: without a cache it would train again, to the same weights, what notebooks 2, 4 and 7 trained. Seeded
+runs are deterministic here, so a row is the same model whenever its name, seed, recipe (the settings that shape
+it: :func:`kd_teach.engine.pipeline.preset_key`), teacher (:func:`kd_teach.engine.cache.teacher_key`) and task are;
+:func:`row_key` names exactly that. A finished row is stored under ``<cache>/rows/<key>/`` (its model folder, the
+row, its training curves) by :func:`store_row`; :func:`restore_row` copies it into another run folder and
+**measures it again** there (dev accuracy, predictions, latency, timed in this process beside the teacher measured
+just before it), keeping what training recorded (steps, training time, curves) and the date it was trained
+(``cached_from``). A restored model whose dev accuracy is not the stored one is not used.
 """
 from __future__ import annotations
 
