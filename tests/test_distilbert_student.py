@@ -4,7 +4,8 @@ import torch
 from transformers import BertConfig, BertModel, DistilBertForSequenceClassification
 
 from kd_teach.distilbert.student import (BERT_TO_DISTILBERT_LAYER, check_student_layers, default_student_layers,
-                                         distilbert_classifier, distilbert_config, init_distilbert_student)
+                                         distilbert_classifier, distilbert_config, init_distilbert_student,
+                                         random_distilbert_student)
 from kd_teach.engine.models import count_parameters, load_mlm_teacher, mlm_hidden_and_logits, model_inputs
 
 SENTENCES = ["it 's a charming and often affecting journey .", "the [MASK] was far too long , and dull ."]
@@ -125,3 +126,17 @@ def test_only_a_bert_masked_lm_can_be_cut(teacher):
         init_distilbert_student(student)
     with pytest.raises(ValueError, match=r"got \[0, 7\]"):
         init_distilbert_student(teacher, [0, 7])
+
+
+def test_random_student_has_the_cut_students_shape_and_none_of_its_weights(teacher):
+    """Table 4's ablation (Sanh et al. 2019): the same student, random weights, drawn from the seed alone."""
+    cut, rand = init_distilbert_student(teacher), random_distilbert_student(teacher.config, 3, seed=0)
+    state = rand.state_dict()
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in cut.state_dict().items()}
+    assert rand.config.kd_teacher_layers is None
+    name = "distilbert.transformer.layer.0.attention.q_lin.weight"
+    assert not torch.equal(state[name], cut.state_dict()[name])
+    assert torch.equal(state[name], random_distilbert_student(teacher.config, 3, seed=0).state_dict()[name])
+    assert not torch.equal(state[name], random_distilbert_student(teacher.config, 3, seed=1).state_dict()[name])
+    with pytest.raises(ValueError, match="n_layers must be >= 1, got 0"):
+        random_distilbert_student(teacher.config, 0)

@@ -19,14 +19,18 @@ from kd_teach.tinybert.rows import TINYBERT_ROWS
 
 CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
     "02_hinton_kd": ("teacher", "baseline", "hinton-kd"),
-    "04_distilbert": ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init"),
+    "04_distilbert": ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init", "distilbert-random",
+                      "hinton-kd-distilbert-shape"),
     "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS,
     "08_full_runs": CHAPTER_TABLE,
     "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer"),
 }
 CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.verdicts.compare
     "02_hinton_kd": [("hinton-kd", "baseline")],
-    "04_distilbert": [("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd")],
+    "04_distilbert": [("distilbert", "distilbert-init"),                 # what pre-training distillation buys
+                      ("distilbert", "distilbert-random"),               # what the teacher's layers buy (Table 4)
+                      ("distilbert-init", "hinton-kd-distilbert-shape"), # the same, without the corpus stage
+                      ("hinton-kd-distilbert-shape", "hinton-kd")],      # size and shape, at one initialisation
     "07_task_distillation": [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
                              ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert")],
     "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),

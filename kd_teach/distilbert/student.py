@@ -133,6 +133,24 @@ def init_distilbert_student(teacher: BertForMaskedLM, layers: Sequence[int] | No
     return student.train()
 
 
+def random_distilbert_student(teacher_config: BertConfig, n_layers: int, seed: int = 0) -> DistilBertForMaskedLM:
+    """DistilBERT's student shape (the teacher's width and heads, ``n_layers`` layers) with random weights.
+
+    The ablation of Sanh et al. (2019), Table 4, "random weights initialization": everything as
+    :func:`init_distilbert_student` gives it except the weights, drawn from ``seed`` (the global
+    random state is left as it was). ``config.kd_teacher_layers`` is None: no layer came from the teacher.
+
+    Raises:
+        ValueError: if ``n_layers`` < 1.
+    """
+    if n_layers < 1:
+        raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+    with seeded(seed):
+        student = DistilBertForMaskedLM(distilbert_config(teacher_config, n_layers))
+    student.config.kd_teacher_layers = None
+    return student.train()
+
+
 def distilbert_classifier(student: DistilBertForMaskedLM, num_labels: int = 2, seed: int = 0
                           ) -> torch.nn.Module:
     """A ``DistilBertForSequenceClassification`` with ``student``'s encoder and a new, seeded head.

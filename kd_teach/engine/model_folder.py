@@ -39,6 +39,11 @@ ROW_DESCRIPTIONS = {
                   "distillation (L_ce + L_mlm + L_cos) on a general corpus, then trained on the task.",
     "distilbert-init": "DistilBERT's ablation: the student cut from one teacher layer in two, trained on the task "
                        "as `distilbert` is, without pre-training distillation.",
+    "distilbert-random": "DistilBERT's Table 4 ablation: a student of `distilbert`'s shape with random weights, "
+                         "given the same pre-training distillation and task training: what the teacher's layers buy.",
+    "hinton-kd-distilbert-shape": "A random student of DistilBERT's shape trained on the task as `distilbert-init` "
+                                  "is (Hinton's KD), with neither the teacher's layers nor pre-training "
+                                  "distillation: it separates initialisation from size.",
     "distilbert-1layer": "A student for deployment: DistilBERT's student cut to one teacher layer (of six) with the "
                          "teacher's embeddings, trained on the task as `distilbert-init` is (logit KD on the "
                          "labelled sentences and the transfer set).",

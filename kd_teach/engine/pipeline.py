@@ -1,8 +1,8 @@
 """The SST-2 results table end to end: the teacher and every chapter's students.
 
 Rows: ``teacher``, ``baseline`` and ``hinton-kd`` (the spine, notebook 02); ``distilbert``
-and its ablation ``distilbert-init`` (the DistilBERT chapter, notebook 04, built in
-:mod:`kd_teach.distilbert.rows`); ``tinybert``, ``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
+and its ablations (the DistilBERT chapter, notebook 04, built in :mod:`kd_teach.distilbert.rows`);
+``tinybert``, ``tinybert-aug`` and their ablations (the TinyBERT chapter, notebooks 05-07, built in
 :mod:`kd_teach.tinybert.rows`); ``distilbert-1layer``, the deployment chapter's student (notebook
 09, asked for by name: ``all`` is the table of notebooks 02-08). ``run_sst2`` is
 what ``kd-teach run sst2`` and the notebooks call. Every number it writes is measured in the
@@ -39,11 +39,11 @@ from kd_teach.engine.verdicts import COMPARISON_RULE, comparison_table, interval
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
 from kd_teach.tinybert.rows import LOSS_ROWS, TINYBERT_ROWS, tinybert_rows
 
-CHAPTER_TABLE = ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init") + TINYBERT_ROWS  # notebooks 02-08
+CHAPTER_TABLE = ("teacher", "baseline", "hinton-kd", *DISTILBERT_ROWS[:-1]) + TINYBERT_ROWS  # notebooks 02-08
 ROWS = CHAPTER_TABLE + tuple(LOSS_ROWS) + ("distilbert-1layer",)  # + TinyBERT's Table 6, the deployment student
 ROW_GROUPS = {  # names accepted by --rows besides the row names
     "spine": ("teacher", "baseline", "hinton-kd"),
-    "distilbert": ("distilbert", "distilbert-init"),  # the row always comes with its ablation
+    "distilbert": DISTILBERT_ROWS[:-1],  # the row always comes with its ablations
     "tinybert": TINYBERT_ROWS,
     "tinybert-losses": ("tinybert",) + tuple(LOSS_ROWS),  # the paper's Table 6: step 1 without each loss
     "all": CHAPTER_TABLE,  # distilbert-1layer is asked for by name

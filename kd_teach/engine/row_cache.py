@@ -38,8 +38,8 @@ def row_key(name: str, seed: int, recipe: str, teacher_key: str, task: str, sett
 
 def row_curves(name: str, curves: dict) -> dict:
     """The training curves that belong to row ``name`` (its stages': ``name``, ``name-step1``, ``name-step2``,
-    and DistilBERT's pre-training distillation)."""
-    own = {name, f"{name}-step1", f"{name}-step2"} | ({"distilbert-pretraining"} if name == "distilbert" else set())
+    and pre-training distillation's, ``name-pretraining``)."""
+    own = {name, f"{name}-step1", f"{name}-step2", f"{name}-pretraining"}
     return {k: v for k, v in curves.items() if k in own}
 
 
