@@ -117,13 +117,15 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
                                         ckpt, "general TinyBERT fine-tuned on the labels")
                 row = finish_row(name, StageResult(stage.model, stage.train, extra.get("general_seconds", 0.0)
                                                    + stage.seconds), data, preset, out, seed)
-                row.update(extra, steps=stage.train.steps, epochs=preset.student_epochs, lr=preset.student_lr)
+                row.update(extra, steps=stage.train.steps, epochs=preset.student_epochs, lr=preset.student_lr,
+                           train_sentences=len(data.train))
             else:
                 row, row_curves = _task_distilled(name, preset, teacher, data, distiller, train_set, z_t[which],
                                                   aug_info, seed, ckpt, out, log)
                 row.update(extra, train_seconds=row["train_seconds"] + extra.get("general_seconds", 0.0))
                 curves.update(row_curves)
-        row.update(train_sentences=len(train_set), student_layers=s.student.layers, student_hidden=s.student.hidden)
+        row.setdefault("train_sentences", len(train_set))
+        row.update(student_layers=s.student.layers, student_hidden=s.student.hidden)
         new_rows.append(row)
         log(f"{name} dev accuracy {row['accuracy']:.4f}")
     return new_rows, curves
