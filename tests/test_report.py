@@ -112,6 +112,22 @@ def test_label_budgets_keep_the_students_compute_matched():
         label_budget(60000, steps=4000)
 
 
+def test_small_task_has_no_transfer_set_and_trains_the_augmented_rows_as_long_as_the_main_setting():
+    from kd_teach.engine.pipeline import preset_key
+    from kd_teach.engine.presets import get_preset, label_budget, planned_steps, small_task
+
+    small, cpu = small_task(500), get_preset("cpu")
+    assert (small.train_size, small.transfer_size, small.tinybert.augment.N) == (500, 0, 20)
+    assert small.teacher_epochs == label_budget(500).teacher_epochs            # the teacher of the same 500 labels
+    steps, main = planned_steps(small), planned_steps(cpu)
+    assert abs(steps["tinybert-aug step 1 (at most; tinybert-same-steps as many)"]
+               - main["tinybert step 1 (each of 2 rows)"]) < 40                 # 987 against 1,008
+    assert small.tinybert.general_steps == cpu.tinybert.general_steps          # the same general TinyBERT
+    assert preset_key(small, "tinybert") != preset_key(cpu, "tinybert")        # its own rows, never the main table's
+    with pytest.raises(ValueError, match="N .* got 0"):
+        small_task(500, N=0)
+
+
 def test_provenance_names_preset_seeds_dates_and_machine():
     from kd_teach.engine.report import provenance
 

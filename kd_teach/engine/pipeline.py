@@ -46,6 +46,7 @@ ROW_GROUPS = {  # names accepted by --rows besides the row names
     "distilbert": DISTILBERT_ROWS[:-1],  # the row always comes with its ablations
     "tinybert": TINYBERT_ROWS,
     "tinybert-losses": ("tinybert",) + tuple(LOSS_ROWS),  # the paper's Table 6: step 1 without each loss
+    "tinybert-augmentation": ("tinybert", "tinybert-aug", "tinybert-same-steps"),  # Table 5's "No DA", and its control
     "all": CHAPTER_TABLE,  # distilbert-1layer is asked for by name
 }
 DATA_SEED = 0  # the train subset is fixed per preset: every row and every seed sees the same sentences

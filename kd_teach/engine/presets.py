@@ -283,6 +283,28 @@ def label_budget(n: int, base: str | Preset = "cpu", steps: int = 1008, teacher_
                    teacher_epochs=max(1, -(-teacher_steps // n)))
 
 
+def small_task(n: int = 500, base: str | Preset = "cpu", N: int = 20, steps: int = 1008) -> Preset:
+    """``base`` as one of TinyBERT's small tasks: ``n`` labelled sentences, *no* unlabelled text, each labelled
+    sentence augmented ``N`` times (the paper's N = 20), where augmentation was meant to pay (Jiao et al. 2020,
+    Section 3.3 and Table 5: it matters most on the small data sets).
+
+    The teacher is :func:`label_budget`'s for ``n`` (fine-tuned on the same ``n`` labels). Each task step runs
+    as many epochs as make about ``steps`` optimiser steps over the augmented set (the ``cpu`` preset's
+    1,008 per step), so ``tinybert-aug`` trains as long as in the main setting, and ``tinybert-same-steps``
+    as long again on the ``n`` sentences repeated.
+
+    Raises:
+        ValueError: if ``n`` or ``N`` < 1 (and see :func:`label_budget`).
+    """
+    if not (isinstance(N, int) and N >= 1):
+        raise ValueError(f"N (augmented sentences per labelled one) must be an integer >= 1, got {N!r}")
+    budget = label_budget(n, base)
+    t = budget.tinybert
+    epochs = max(1, round(steps / -(-n * (1 + N) // budget.batch_size)))  # over the augmented set, at its largest
+    return replace(budget, transfer_size=0, tinybert=replace(t, task_size=None, step1_epochs=epochs,
+                                                            step2_epochs=epochs, augment=replace(t.augment, N=N)))
+
+
 def planned_steps(preset: Preset) -> dict[str, int]:
     """Optimiser steps each stage of ``kd-teach run sst2 --rows all`` takes at ``preset``.
 
