@@ -293,6 +293,37 @@ print(expectation(preset.name))
 Markdown(beside_reference(own, reference))
 
 # %% [markdown]
+# ### Table 6: which of step 1's losses matters
+#
+# The paper's Table 6 removes one loss of the intermediate step at a time (`tinybert-no-embd`,
+# `-no-hidn`, `-no-attn`: `kd-teach run sst2 --rows tinybert-losses`, outside `all`), and says
+# the embedding loss helps the student converge. Every term is still computed and logged when it
+# is not trained, so step 1's curves can show it: below, the hidden-state and attention losses
+# (the terms both runs train) with and without `L_embd`, seed by seed, from the reference.
+
+# %%
+from kd_teach.engine.report import reference_results
+
+reference_curves = json.loads((reference_results("cpu") / "curves.json").read_text())
+fig = Figure(figsize=(12, 3.4), layout="constrained")
+axes = fig.subplots(1, 3)
+for seed, colour in zip((0, 1, 2), ("C0", "C1", "C2")):
+    tag = "" if seed == 0 else f" seed {seed}"   # seed 0's curves keep the row's name
+    for name, style in (("tinybert", "-"), ("tinybert-no-embd", "--")):
+        history = reference_curves[f"{name}-step1{tag}"]
+        steps = [e["step"] for e in history]
+        for ax, key in zip(axes, ("L_hidn", "L_attn", "L_embd")):
+            ax.plot(steps, [e[key] for e in history], style, color=colour, lw=1,
+                    label=f"{name}, seed {seed}" if key == "L_hidn" else None)
+for ax, key in zip(axes, ("L_hidn", "L_attn", "L_embd (trained only by the solid lines)")):
+    ax.set_title(f"step 1: {key}")
+    ax.set_xlabel("optimiser step")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+axes[0].legend(fontsize=7)
+fig
+
+# %% [markdown]
 # ## 6. Reading the rows
 #
 # The paper's ablation (Table 5: TinyBERT4 on the **dev** sets of MNLI-m, MNLI-mm, MRPC and

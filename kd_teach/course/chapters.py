@@ -15,13 +15,13 @@ from pathlib import Path
 
 from kd_teach.engine.pipeline import CHAPTER_TABLE, ROWS
 from kd_teach.engine.report import reference_results, seed_summary
-from kd_teach.tinybert.rows import TINYBERT_ROWS
+from kd_teach.tinybert.rows import LOSS_ROWS, TINYBERT_ROWS
 
 CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
     "02_hinton_kd": ("teacher", "baseline", "hinton-kd"),
     "04_distilbert": ("teacher", "baseline", "hinton-kd", "distilbert", "distilbert-init", "distilbert-random",
                       "hinton-kd-distilbert-shape"),
-    "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS,
+    "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS + tuple(LOSS_ROWS),
     "08_full_runs": CHAPTER_TABLE,
     "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer"),
 }
@@ -31,8 +31,12 @@ CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, s
                       ("distilbert", "distilbert-random"),               # what the teacher's layers buy (Table 4)
                       ("distilbert-init", "hinton-kd-distilbert-shape"), # the same, without the corpus stage
                       ("hinton-kd-distilbert-shape", "hinton-kd")],      # size and shape, at one initialisation
-    "07_task_distillation": [("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
-                             ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert")],
+    "07_task_distillation": [("tinybert", "hinton-kd-tinybert-shape"),                        # Table 1, equal size
+                             ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-td"),   # Table 5
+                             ("tinybert", "tinybert-no-step1"),
+                             ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert"),
+                             ("tinybert", "tinybert-no-embd"), ("tinybert", "tinybert-no-hidn"),  # Table 6
+                             ("tinybert", "tinybert-no-attn")],
     "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),
                      ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
                      ("tinybert-aug", "tinybert-same-steps"), ("tinybert", "baseline")],
