@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, DistilBertForSequenceClassification
 
-from kd_teach.distilbert.student import (BERT_TO_DISTILBERT_LAYER, check_student_layers, default_student_layers,
+from kd_teach.distilbert.student import (BERT_TO_DISTILBERT_LAYER, check_student_layers, cut_bert_classifier,
+                                         default_student_layers,
                                          distilbert_classifier, distilbert_config, init_distilbert_student,
                                          random_distilbert_student)
 from kd_teach.engine.models import count_parameters, load_mlm_teacher, mlm_hidden_and_logits, model_inputs
@@ -140,3 +141,21 @@ def test_random_student_has_the_cut_students_shape_and_none_of_its_weights(teach
     assert not torch.equal(state[name], random_distilbert_student(teacher.config, 3, seed=1).state_dict()[name])
     with pytest.raises(ValueError, match="n_layers must be >= 1, got 0"):
         random_distilbert_student(teacher.config, 0)
+
+
+def test_bert_cut_computes_the_teacher_layers_it_kept(batch):
+    """The same cut in BERT's classes (for TinyBERT's task distillation): teacher layer 0 and its embeddings
+    give exactly the teacher's first hidden state; the head is new and seeded."""
+    from kd_teach.engine.models import load_teacher
+
+    teacher = load_teacher(seed=0).eval()
+    student = cut_bert_classifier(teacher, [0, 3], seed=1).eval()
+    assert student.config.num_hidden_layers == 2 and student.config.kd_teacher_layers == [0, 3]
+    assert torch.equal(student.bert.encoder.layer[1].output.dense.weight, teacher.bert.encoder.layer[3].output.dense.weight)
+    with torch.no_grad():
+        t = teacher(**batch, output_hidden_states=True).hidden_states
+        s = student(**batch, output_hidden_states=True).hidden_states
+    assert torch.allclose(s[1], t[1], atol=1e-6)
+    assert not torch.equal(student.classifier.weight, teacher.classifier.weight)
+    with pytest.raises(ValueError, match=r"got \[6\]"):
+        cut_bert_classifier(teacher, [6])

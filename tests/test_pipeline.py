@@ -220,10 +220,14 @@ def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smo
     s = smoke_preset.tinybert
     preset = replace(tiny(smoke_preset, tinybert=replace(s, task_size=200, step2_epochs=1, augment=replace(s.augment, N=1))),
                      transfer_size=100, student_epochs=1)
-    table = run_sst2(preset, tmp_path, rows=("tinybert", "tinybert-no-attn"), log=lambda *_: None)
+    table = run_sst2(preset, tmp_path, rows=("tinybert", "tinybert-no-attn", "tinybert-1layer"), log=lambda *_: None)
     rows = {r["name"]: r for r in table["rows"]}
     no_attn = rows.pop("tinybert-no-attn")                              # Table 6: step 1 without L_attn
     assert no_attn["step1_terms"] == ["L_embd", "L_hidn"] and no_attn["step1_steps"] == rows["tinybert"]["step1_steps"]
+    one = rows.pop("tinybert-1layer")                                   # the teacher cut to layer 0, then both steps
+    assert (one["student_layers"], one["student_hidden"], one["teacher_layers"]) == (1, 384, [0])
+    assert one["step1_steps"] == rows["tinybert"]["step1_steps"] and "general_steps" not in one
+    assert one["params"] < rows["teacher"]["params"]
     names = ("tinybert", "hinton-kd-tinybert-shape", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd",
              "tinybert-no-step1", "tinybert-no-td")
     assert set(rows) == {"teacher", *names}
@@ -244,6 +248,7 @@ def test_tinybert_rows_join_the_table(tmp_path, smoke_preset, smoke_teacher, smo
     # the paper's comparison at equal size: KD on the same sentences for both steps' worth of steps
     assert kd["train_sentences"] == tb["train_sentences"] and kd["steps"] == tb["step1_steps"] + tb["step2_steps"]
     assert no_td["general_steps"] == tb["general_steps"] and no_td["steps"] == 63      # 2,000 labels, 1 epoch
+    assert no_td["train_sentences"] == 2000
     curves = json.loads((tmp_path / "curves.json").read_text())
     assert {"L_embd", "L_hidn", "L_attn"} <= curves["tinybert-step1"][-1].keys()
     assert "tinybert-no-step1-step1" not in curves and "tinybert-no-step1-step2" in curves

@@ -3,14 +3,16 @@
 :func:`init_distilbert_student` copies the teacher's embeddings, every other layer and its MLM
 head into a ``DistilBertForMaskedLM`` (renaming BERT's weights into DistilBERT's:
 :func:`distilbert_state_dict`); :func:`distilbert_classifier` then puts a fresh classification
-head on the distilled encoder for the task.
+head on the distilled encoder for the task. :func:`cut_bert_classifier` makes the same cut in BERT's own
+classes, for a student that TinyBERT's losses (which read BERT's attention) will train.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
-from transformers import BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
+from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification, DistilBertConfig,
+                          DistilBertForMaskedLM)
 
 from kd_teach.engine.models import seeded
 
@@ -148,6 +150,38 @@ def random_distilbert_student(teacher_config: BertConfig, n_layers: int, seed: i
     with seeded(seed):
         student = DistilBertForMaskedLM(distilbert_config(teacher_config, n_layers))
     student.config.kd_teacher_layers = None
+    return student.train()
+
+
+def cut_bert_classifier(teacher: BertForSequenceClassification, layers: Sequence[int], seed: int = 0
+                        ) -> BertForSequenceClassification:
+    """DistilBERT's initialisation kept in BERT's classes: the teacher's embeddings, ``layers`` and pooler,
+    and a new classification head drawn from ``seed``.
+
+    A student TinyBERT's task distillation can continue from (its hooks read BERT's attention), with the
+    teacher's width and heads. Layer ``layers[k]`` becomes layer ``k``; ``config.kd_teacher_layers``
+    records them.
+
+    Raises:
+        ValueError: if ``layers`` does not fit the teacher (:func:`check_student_layers`), or the teacher is
+            not a ``BertForSequenceClassification``.
+    """
+    if not isinstance(teacher, BertForSequenceClassification):
+        raise ValueError(f"teacher must be a BertForSequenceClassification, got {type(teacher).__name__}")
+    layers = check_student_layers(layers, teacher.config.num_hidden_layers)
+    config = BertConfig.from_dict({**teacher.config.to_dict(), "num_hidden_layers": len(layers)})
+    with seeded(seed):
+        student = BertForSequenceClassification(config)
+    rename = {"bert.embeddings.": "bert.embeddings.", "bert.pooler.": "bert.pooler."} | {
+        f"bert.encoder.layer.{i}.": f"bert.encoder.layer.{k}." for k, i in enumerate(layers)}  # teacher i -> k
+    state = {}
+    for name, value in teacher.state_dict().items():
+        prefix = next((p for p in rename if name.startswith(p)), None)
+        if prefix is not None:
+            state[rename[prefix] + name[len(prefix):]] = value.detach().clone()
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("classifier.") for k in missing), (missing, unexpected)
+    student.config.kd_teacher_layers = layers
     return student.train()
 
 

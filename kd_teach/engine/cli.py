@@ -64,9 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                           "huawei-noah/TinyBERT_General_4L_312D) instead of the course's own general distillation")
     run.add_argument("--rows", default="spine",
                      help="rows to compute: spine (teacher, baseline, hinton-kd; the default), distilbert "
-                          "(distilbert and its ablation distilbert-init), tinybert (tinybert, tinybert-aug, tinybert-same-steps "
-                          "and the ablations tinybert-no-gd, tinybert-no-step1), all (every row of notebooks 02-08), or "
-                          "comma-separated row names, e.g. distilbert-1layer (notebook 09's student for deployment); "
+                          "(distilbert and its ablations distilbert-init, distilbert-random, hinton-kd-distilbert-shape), "
+                          "tinybert (tinybert, the equal-size hinton-kd-tinybert-shape, tinybert-aug, tinybert-same-steps "
+                          "and the ablations tinybert-no-gd, tinybert-no-step1, tinybert-no-td), all (every row of "
+                          "notebooks 02-08), tinybert-losses (Table 6: tinybert-no-embd, -no-hidn, -no-attn), "
+                          "tinybert-augmentation (tinybert, tinybert-aug, tinybert-same-steps), or comma-separated row "
+                          "names, e.g. distilbert-1layer, tinybert-1layer (notebook 09's students for deployment); "
                           "other rows already in results.json are kept")
     run.add_argument("--force", action="store_true",
                      help="recompute rows results.json or the cache already holds for this preset and seed "

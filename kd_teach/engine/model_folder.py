@@ -47,6 +47,9 @@ ROW_DESCRIPTIONS = {
     "distilbert-1layer": "A student for deployment: DistilBERT's student cut to one teacher layer (of six) with the "
                          "teacher's embeddings, trained on the task as `distilbert-init` is (logit KD on the "
                          "labelled sentences and the transfer set).",
+    "tinybert-1layer": "A student for deployment: the teacher cut to its embeddings and layer 0 (as "
+                       "`distilbert-1layer`, in BERT's classes), then TinyBERT's task distillation (step 1: the "
+                       "teacher's last layer; step 2: its predictions) on the labelled sentences and the transfer set.",
     "tinybert": "TinyBERT (Jiao et al. 2020): general distillation on a corpus, then task distillation on the "
                 "labelled sentences and the transfer set (no labels read), step 1 on the teacher's embeddings, "
                 "hidden states and attention, step 2 on its predictions.",

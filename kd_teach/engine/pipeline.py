@@ -37,10 +37,10 @@ from kd_teach.engine.significance import encode_predictions
 from kd_teach.engine.tasks import TaskSpec, task_data
 from kd_teach.engine.verdicts import COMPARISON_RULE, comparison_table, interval_table
 from kd_teach.hinton.stages import train_hinton_kd, transfer_set
-from kd_teach.tinybert.rows import LOSS_ROWS, TINYBERT_ROWS, tinybert_rows
+from kd_teach.tinybert.rows import FRONTIER_ROWS, LOSS_ROWS, TINYBERT_ROWS, TRAINED_ROWS, tinybert_rows
 
 CHAPTER_TABLE = ("teacher", "baseline", "hinton-kd", *DISTILBERT_ROWS[:-1]) + TINYBERT_ROWS  # notebooks 02-08
-ROWS = CHAPTER_TABLE + tuple(LOSS_ROWS) + ("distilbert-1layer",)  # + TinyBERT's Table 6, the deployment student
+ROWS = CHAPTER_TABLE + tuple(LOSS_ROWS) + ("distilbert-1layer",) + FRONTIER_ROWS  # + Table 6, deployment students
 ROW_GROUPS = {  # names accepted by --rows besides the row names
     "spine": ("teacher", "baseline", "hinton-kd"),
     "distilbert": DISTILBERT_ROWS[:-1],  # the row always comes with its ablations
@@ -86,7 +86,7 @@ CHAPTER_SECTIONS = {
 def row_chapter(name: str) -> str | None:
     """The chapter whose settings shape row ``name``: ``"distilbert"``, ``"tinybert"``, or None (the teacher and
     the spine, which read only the preset's common settings)."""
-    return "distilbert" if name in DISTILBERT_ROWS else "tinybert" if name in TINYBERT_ROWS + tuple(LOSS_ROWS) else None
+    return "distilbert" if name in DISTILBERT_ROWS else "tinybert" if name in TRAINED_ROWS else None
 
 
 def row_recipe(name: str, settings: dict) -> dict:
@@ -261,7 +261,7 @@ def run_task(preset: Preset, task: TaskSpec | None, out_dir: str | Path, seed: i
             more_rows, more_curves = distilbert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)
-        if any(r in todo[s] for r in TINYBERT_ROWS + tuple(LOSS_ROWS)):
+        if any(r in todo[s] for r in TRAINED_ROWS):
             more_rows, more_curves = tinybert_rows(preset, teacher, data, out, s, todo[s], teacher_name, log)
             new_rows += more_rows
             curves.update(more_curves)

@@ -22,6 +22,10 @@ Task distillation reads no label: it learns from the teacher on the labelled sen
 These are the ablations of the paper's Table 5 (Jiao et al. 2020: "No GD", "No TD" and its steps,
 "No DA"). Table 6's, outside ``all`` (``--rows tinybert-losses``): ``tinybert-no-embd``, ``-no-hidn``,
 ``-no-attn``, step 1 without one of its three losses. Every row starts from the same seed, shape and teacher.
+
+Outside the chapter's table, a candidate for deployment (notebook 09, asked for by name):
+``tinybert-1layer``, the SST-2 teacher cut to its embeddings and layer 0 (as ``distilbert-1layer`` is cut, in
+BERT's classes), then both task steps on the same sentences; step 1 maps its one layer to the teacher's last.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets
 
+from kd_teach.distilbert.student import cut_bert_classifier
 from kd_teach.engine.cache import augmented_sst2, general_tinybert, load_general_student
 from kd_teach.engine.data import SST2Data, UNLABELLED, tokenize
 from kd_teach.engine.evaluate import finish_row, teacher_logits
@@ -43,6 +48,9 @@ from kd_teach.tinybert.stages import make_distiller, new_distiller, task_distill
 TINYBERT_ROWS = ("tinybert", "hinton-kd-tinybert-shape", "tinybert-aug", "tinybert-same-steps", "tinybert-no-gd",
                  "tinybert-no-step1", "tinybert-no-td")
 LOSS_ROWS = {"tinybert-no-embd": "L_embd", "tinybert-no-hidn": "L_hidn", "tinybert-no-attn": "L_attn"}  # Table 6
+FRONTIER_ROWS = ("tinybert-1layer",)
+TRAINED_ROWS = TINYBERT_ROWS + tuple(LOSS_ROWS) + FRONTIER_ROWS  # every row tinybert_rows trains
+CUT_LAYERS = [0]  # tinybert-1layer keeps the teacher's layer 0, which reads the embeddings it keeps too
 
 
 def task_set(preset: Preset, data: SST2Data) -> tuple[Dataset, list[str]]:
@@ -69,10 +77,15 @@ def augmented_train_set(preset: Preset, data: SST2Data, teacher_name: str | None
 
 
 def _start(name: str, preset: Preset, teacher, seed: int, teacher_name: str | None, log):
-    """The student a row starts from: the general TinyBERT, or a random one for ``tinybert-no-gd``."""
+    """The student a row starts from: the general TinyBERT, a random one for ``tinybert-no-gd``, the teacher cut
+    to :data:`CUT_LAYERS` for ``tinybert-1layer``."""
     s = preset.tinybert
     if name == "tinybert-no-gd":
         return new_distiller(teacher.config, s, seed), {}
+    if name == "tinybert-1layer":
+        student = cut_bert_classifier(teacher, CUT_LAYERS, seed)
+        return make_distiller(student, teacher.config, s), {"teacher_layers": CUT_LAYERS, "student_layers": len(
+            CUT_LAYERS), "student_hidden": student.config.hidden_size}
     if s.general_student:  # a downloaded general TinyBERT (online); its projections do not fit our teacher
         student = load_general_student(resolve_teacher(s.general_student, "Drop general_student to distil the "
                                                                           "course's own general TinyBERT"), seed)
@@ -93,7 +106,8 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
         out: the run folder (checkpoints make each step of each row resumable).
     """
     s = preset.tinybert
-    if s.general_student is None and any(r not in ("tinybert-no-gd", "hinton-kd-tinybert-shape") for r in rows):
+    if s.general_student is None and any(r not in ("tinybert-no-gd", "hinton-kd-tinybert-shape", *FRONTIER_ROWS)
+                                         for r in rows):
         load_encoder(teacher_name or preset.teacher)  # fail fast offline, before any training
     sets = {"task": (task_set(preset, data)[0], {})}
     if "tinybert-aug" in rows or "tinybert-same-steps" in rows:
@@ -102,7 +116,7 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
         sets["repeated"] = (sets["task"][0].select([i % n for i in range(n_aug)]), {})  # as many rows, no new ones
     z_t = {}  # the teacher's logits over each training set, computed once
     new_rows, curves = [], {}
-    for name in (r for r in TINYBERT_ROWS + tuple(LOSS_ROWS) if r in rows):
+    for name in (r for r in TRAINED_ROWS if r in rows):
         which = {"tinybert-aug": "augmented", "tinybert-same-steps": "repeated"}.get(name, "task")
         train_set, aug_info = sets[which]
         if which not in z_t:
@@ -124,8 +138,9 @@ def tinybert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int,
                                                   aug_info, seed, ckpt, out, log)
                 row.update(extra, train_seconds=row["train_seconds"] + extra.get("general_seconds", 0.0))
                 curves.update(row_curves)
-        row.setdefault("train_sentences", len(train_set))
-        row.update(student_layers=s.student.layers, student_hidden=s.student.hidden)
+        for key, value in {"train_sentences": len(train_set), "student_layers": s.student.layers,
+                           "student_hidden": s.student.hidden}.items():
+            row.setdefault(key, value)  # unless the row set its own (tinybert-no-td, tinybert-1layer)
         new_rows.append(row)
         log(f"{name} dev accuracy {row['accuracy']:.4f}")
     return new_rows, curves
