@@ -35,7 +35,8 @@ RANDOM_INIT = ("distilbert-random", "hinton-kd-distilbert-shape")  # the rows th
 
 
 def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: int, rows: tuple[str, ...],
-                    teacher_name: str | None = None, log=print) -> tuple[list[dict], dict]:
+                    teacher_name: str | None = None, log=print, corpus: Corpus | None = None
+                    ) -> tuple[list[dict], dict]:
     """The DistilBERT chapter's rows: ``distilbert`` and its ablations; and ``distilbert-1layer``, the
     deployment chapter's small student.
 
@@ -47,6 +48,7 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     from the SST-2 teacher (labelled sentences plus the transfer set), or on hard labels when
     ``preset.distilbert.task_kd`` is False. ``distilbert-1layer`` is ``distilbert-init`` cut to
     one teacher layer and trained with its own epochs and learning rate (:func:`one_layer_settings`).
+    ``corpus``: pre-training distillation's text (default: the general corpus, :class:`Corpus`).
     Returns the rows and their loss curves.
     """
     s = preset.distilbert
@@ -54,7 +56,7 @@ def distilbert_rows(preset: Preset, teacher, data: SST2Data, out: Path, seed: in
     log(f"MLM teacher: {'loaded from cache' if info['cached'] else 'trained'}; held-out masked-token accuracy "
         f"{info['accuracy_before']:.4f} before, {info['accuracy_after']:.4f} after {info['steps']} steps")
     z_t = teacher_logits(teacher, transfer_set(data), data.tokenizer, preset.eval_batch_size) if s.task_kd else None
-    corpus = Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
+    corpus = corpus or Corpus(data.tokenizer, preset.corpus_max_length, preset.corpus_heldout)
     new_rows, curves = [], {}
     for name in (r for r in DISTILBERT_ROWS if r in rows):
         one = one_layer_settings(preset) if name == "distilbert-1layer" else None

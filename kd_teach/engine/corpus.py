@@ -88,6 +88,8 @@ class Corpus:
             is trained on) to measure masked-token accuracy.
         max_chunks: keep at most this many training chunks (a seeded sample), None for all.
         seed: picks the held-out paragraphs and the sample.
+        texts: another corpus, a Dataset with a ``text`` column (e.g. in-domain sentences), instead of
+            :func:`load_corpus`'s.
     Attributes:
         train, heldout: Datasets of ``input_ids`` and ``attention_mask``.
         counts: (vocab,) token counts over ``train`` (DistilBERT's rare-token smoothing uses them).
@@ -96,8 +98,8 @@ class Corpus:
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int = 64, heldout_paragraphs: int = 100,
-                 max_chunks: int | None = None, seed: int = 0):
-        split = load_corpus().train_test_split(test_size=heldout_paragraphs, seed=seed)
+                 max_chunks: int | None = None, seed: int = 0, texts: Dataset | None = None):
+        split = (load_corpus() if texts is None else texts).train_test_split(test_size=heldout_paragraphs, seed=seed)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.train = chunk(split["train"], tokenizer, max_length)

@@ -165,7 +165,8 @@ class TextClassificationData:
         seed: picks the train subset; fixed per preset so every row sees the same sentences.
         transfer_size: further train rows, disjoint from the labelled ones, kept *without* their
             labels (each becomes :data:`UNLABELLED`): Hinton's transfer set, which only a
-            student learning from the teacher can use. ``self.transfer`` is None when 0.
+            student learning from the teacher can use. ``self.transfer`` (tokenised) and
+            ``self.transfer_sentences`` (the raw text) are None when 0.
         origin: where the data came from, in words, for the run's log.
     Raises:
         ValueError: if train_size + transfer_size exceeds the training rows.
@@ -180,8 +181,9 @@ class TextClassificationData:
         self.name, self.fingerprint, self.origin = name, fingerprint, origin
         self._label_names = tuple(label_names)
         self.train_raw, transfer_raw = split_labelled_transfer(raw["train"], train_size, transfer_size, seed)
-        self.transfer = None
+        self.transfer, self.transfer_sentences = None, None
         if transfer_raw is not None:
+            self.transfer_sentences = list(transfer_raw["sentence"])  # the text alone (e.g. an in-domain corpus)
             unlabelled = transfer_raw.map(lambda b: {"label": [UNLABELLED] * len(b["label"])}, batched=True)
             self.transfer = tokenize(unlabelled, tokenizer, max_length)
         dev = raw["validation"]
