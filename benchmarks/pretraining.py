@@ -79,8 +79,8 @@ def report(variant: str, seeds: list[int], out: Path) -> str:
     theirs = [r for r in reference["rows"] if r["name"] in ("distilbert", "distilbert-init") and r["seed"] in seeds]
     pairs = [(f"distilbert-{variant}", "distilbert-init"), (f"distilbert-{variant}", "distilbert")]
     steps = "; ".join(f"seed {r['seed']}: {r['pretrain_steps']:,} steps in {r['pretrain_seconds']:.0f} s on the "
-                      f"{r['pretrain_corpus']} corpus, masked-token accuracy on its held-out text {r['student_masked_accuracy']:.3f}"
-                      for r in ours)
+                      f"{r['pretrain_corpus']} corpus, masked-token accuracy on its held-out text "
+                      f"{r['student_masked_accuracy']:.3f}" for r in ours)
     return f"{steps}\n\n" + comparison_table(ours + theirs, pairs, reference["dev_labels"])
 
 
