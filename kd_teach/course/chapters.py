@@ -23,7 +23,8 @@ CHAPTER_ROWS = {  # notebook -> the rows of its table, in table order
                       "hinton-kd-distilbert-shape"),
     "07_task_distillation": ("teacher", "baseline", "hinton-kd") + TINYBERT_ROWS + tuple(LOSS_ROWS),
     "08_full_runs": CHAPTER_TABLE,
-    "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer"),
+    "09_deploying_the_student": ("teacher", "baseline", "hinton-kd", "distilbert-init", "distilbert-1layer",
+                                 "tinybert-1layer"),
 }
 CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, see kd_teach.engine.verdicts.compare
     "02_hinton_kd": [("hinton-kd", "baseline")],
@@ -40,7 +41,8 @@ CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, s
     "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),
                      ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
                      ("tinybert-aug", "tinybert-same-steps"), ("tinybert", "baseline")],
-    "09_deploying_the_student": [("distilbert-init", "distilbert-1layer"), ("distilbert-1layer", "hinton-kd")],
+    "09_deploying_the_student": [("distilbert-init", "distilbert-1layer"), ("distilbert-1layer", "hinton-kd"),
+                                 ("tinybert-1layer", "distilbert-1layer")],   # one teacher layer, two trainings
 }
 
 
