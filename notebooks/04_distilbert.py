@@ -433,15 +433,15 @@ from kd_teach.engine.report import provenance
 from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
 
 reference = chapter_reference(CHAPTER)
-assert {r["seed"] for r in reference if r["name"].startswith("distilbert")} == {0, 1, 2}
+assert all({r["seed"] for r in reference if r["name"] == n} == {0, 1, 2} for n in names)
 print(provenance(reference))
 labels = reference_labels()   # SST-2 dev's labels, which every row's stored predictions are scored against
 display(Markdown(interval_table(reference, labels)))
 display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], labels)))
-masked = {n: [r["student_masked_accuracy"] for r in reference if r["name"] == n] for n in ("distilbert", "distilbert-init")}
+masked = {n: [r["student_masked_accuracy"] for r in reference if r["name"] == n] for n in names}
 print("held-out masked-token accuracy of the students before SST-2 (seeds 0, 1, 2):")
 for name, values in masked.items():
-    print(f"  {name:<16} {', '.join(f'{v:.3f}' for v in values)}")
+    print(f"  {name:<26} {', '.join(f'{v:.3f}' for v in values)}")
 
 # %%
 from kd_teach.course.chapters import beside_reference, expectation
