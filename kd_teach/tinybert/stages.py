@@ -146,7 +146,7 @@ def heldout_intermediate_loss(distiller: TinyBertDistiller, teacher: nn.Module, 
 
 def corpus_sample(chunks: Dataset, n: int, seed: int = 0) -> Dataset:
     """``n`` chunks of the corpus in a seeded random order: one shuffle of it, then as many further shuffles
-    (seeds ``seed + 1``, ...) as ``n`` needs; a longer general distillation starts as a shorter one does.
+    (seeds ``seed + 1``, ...) as ``n`` needs; a longer run's sample holds a shorter run's (the same seed).
 
     Raises:
         ValueError: ``n`` < 1 or the corpus is empty.
