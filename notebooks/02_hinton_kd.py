@@ -375,6 +375,12 @@ label_curve_figure(curve["points"])
 #   Choosing on dev and then reporting dev would flatter the choice: the dev numbers above are
 #   read only after it was made.
 
+# ## Next: exercise 02, then the quiz
+#
+# Practise what this chapter taught in [`exercises/02_hinton_kd.ipynb`](../exercises/02_hinton_kd.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 #
 # Five questions on what this notebook taught (the KD loss, T², reading the results), from the

@@ -464,6 +464,12 @@ Markdown(beside_reference(own, reference))
 # - **Cost** per seed on 2 cores, once the teachers are cached: pre-training distillation
 #   about 240 s, SST-2 training about 220 s per row (2,016 steps).
 #
+# ## Next: exercise 04, then the quiz
+#
+# Practise what this chapter taught in [`exercises/04_distilbert.ipynb`](../exercises/04_distilbert.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%

@@ -332,6 +332,12 @@ mapping_picker.strategy.value = ours if isinstance(ours, str) else "custom"
 assert mapping_picker.g == g
 
 # %% [markdown]
+# ## Next: exercise 05, then the quiz
+#
+# Practise what this chapter taught in [`exercises/05_transformer_distillation.ipynb`](../exercises/05_transformer_distillation.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%

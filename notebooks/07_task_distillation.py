@@ -313,6 +313,12 @@ Markdown(beside_reference(own, reference))
 #   2,000 labelled ones (and about 3,200 augmented). That gap is about data, not about which
 #   losses are better.
 #
+# ## Next: exercise 07, then the quiz
+#
+# Practise what this chapter taught in [`exercises/07_task_distillation.ipynb`](../exercises/07_task_distillation.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%

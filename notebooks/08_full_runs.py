@@ -303,6 +303,12 @@ Markdown(paper_comparison(table["rows"]))
 #   seed=[0, 1, 2])` (or `kd-teach run sst2 --seeds 0,1,2`) trains every row once per seed and
 #   writes each mean with its 95% interval and each comparison's verdict, as the reference does.
 #
+# ## Next: exercise 08, then the quiz
+#
+# Practise what this chapter taught in [`exercises/08_full_runs.ipynb`](../exercises/08_full_runs.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%
