@@ -259,6 +259,7 @@ from kd_teach.course import quiz
 check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
 assert len(check_yourself.items) == 5 and check_yourself.score == 0
 assert {"temperature", "dark-knowledge"} <= {item.question.topic for item in check_yourself.items}
+check_yourself
 
 # %%
 check_yourself

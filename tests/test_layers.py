@@ -32,7 +32,7 @@ LAYERS = [
      "course.checks.mapping", "course.checks.students", "course.checks.nested", "course.checks.general",
      "course.checks.task", "course.checks.augmentation", "course.checks.leaderboard", "course.checks.bootstrap",
      "course.checks.bugs",
-     "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.interview", "course.widgets",
+     "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.terminal_quiz", "course.interview", "course.widgets",
      "course.attention_view", "course.chapters", "course.kd_loss_explorer", "course.mapping_picker",
      "course.augment_explorer", "course.vocab_explorer", "course.leaderboard"],
     ["engine.cli"],
