@@ -392,4 +392,5 @@ def _check_quiz_look(page) -> None:
     expect(feedback).to_contain_text("✗ Not quite.")
     r, g, b = _rgb(feedback.locator("b").first.evaluate("e => getComputedStyle(e).color"))
     assert r > g + 40 and r > b + 40, f"wrong feedback should be red, got rgb{(r, g, b)}"
+    expect(item.locator("label", has_text="✓ the answer")).to_contain_text(q.options[q.answer])  # marked in the list
     expect(page.locator(".kd-quiz-score").first).to_have_text("Score: 1 / 2")

@@ -50,6 +50,9 @@ def test_wrong_single_answer_gives_the_answer_and_explanation():
     assert html.escape(q.explanation, quote=False) in item.feedback.value
     assert quiz.score_label.value == "Score: 0 / 1"
     assert "kd-quiz-wrong" in item.feedback._dom_classes
+    labels = [label for label, _ in item.input.options]              # the right option is marked in the list
+    assert [i for i, label in enumerate(labels) if label.endswith("✓ the answer")] == [q.answer]
+    assert item.input.value == (0 if q.answer != 0 else 1)             # the learner's choice stays selected
 
 
 def test_check_with_no_answer_asks_for_one_and_does_not_count():
@@ -82,6 +85,8 @@ def test_multiple_needs_exactly_the_right_set():
     assert [box.value for box in quiz.items[0].boxes] == [i in q.answer for i in range(len(q.options))]
     assert quiz.items[0].check() is True and quiz.items[1].check() is False
     assert "✗ Not quite. The answer is" in quiz.items[1].feedback.value
+    assert [box.description.endswith("✓ the answer") for box in quiz.items[1].boxes] == \
+        [i in q.answer for i in range(len(q.options))]                 # the right boxes are marked in the list
     assert quiz.score_label.value == "Score: 1 / 2"
 
 

@@ -218,6 +218,17 @@ class QuizItem:
         if self.result is None:
             self._record(bool(had_it))
 
+    def _mark_answer(self) -> None:
+        """Once graded, the right option(s) say so in the list itself, next to the learner's own choice."""
+        q, tag = self.question, "  ✓ the answer"
+        if q.type == "single":
+            chosen = self.input.value
+            self.input.options = [(label + tag if i == q.answer else label, i) for label, i in self.input.options]
+            self.input.value = chosen
+        elif q.type == "multiple":
+            for i in q.answer:
+                self.boxes[i].description += tag
+
     def _lock(self) -> None:
         self.check_button.disabled = True
         for w in getattr(self, "boxes", [self.input]):
@@ -236,6 +247,7 @@ class QuizItem:
             self.feedback.value = (f"<b>✗ Not quite. The answer is {_esc(q.answer_text())}.</b><br>"
                                    f"{_esc(q.explanation)}")
         self.feedback.add_class("kd-quiz-right" if right else "kd-quiz-wrong")
+        self._mark_answer()
         self._lock()
         if self._on_result:
             self._on_result()
