@@ -250,6 +250,13 @@ assert best is None or best["name"] in explorer.front and best["cost"] <= explor
 # must clear it by more than the interval's half-width, about 2.7 points of share here: 97.7%
 # of the teacher or more, on these 872 sentences.
 #
+# ## Next: exercise 09, then the quiz
+#
+# Practise what this chapter taught in [`exercises/09_deploying_the_student.ipynb`](../exercises/09_deploying_the_student.ipynb):
+# speed-ups taken in one runtime, what int8 costs, and what to ship under a latency budget.
+# Each exercise ends with a checker that says what is wrong and how to fix it. Then check
+# yourself with the quiz below.
+#
 # ## Check yourself
 
 # %%

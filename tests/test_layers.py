@@ -31,6 +31,7 @@ LAYERS = [
     ["course.checks", "course.checks.hinton", "course.checks.distilbert", "course.checks.tinybert",
      "course.checks.mapping", "course.checks.students", "course.checks.nested", "course.checks.general",
      "course.checks.task", "course.checks.augmentation", "course.checks.leaderboard", "course.checks.bootstrap",
+     "course.checks.deployment",
      "course.checks.bugs",
      "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.terminal_quiz", "course.interview", "course.widgets",
      "course.attention_view", "course.chapters", "course.kd_loss_explorer", "course.mapping_picker",
