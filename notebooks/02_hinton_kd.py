@@ -249,10 +249,12 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], label
 # `runs/02_hinton_kd-<preset>` (later notebooks write to theirs, so no table mixes chapters).
 
 # %%
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 out_dir = run_dir(CHAPTER, preset.name)
 # force=True: train again even if results.json already holds these rows (`kd-teach run` skips them unless --force)
+print(training_estimate(preset.name, expand_rows("spine")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, force=True)
 
 # %%

@@ -367,11 +367,12 @@ assert all(0.0 <= acc <= 1.0 and -1.0 <= cos <= 1.0 for acc, cos in results.valu
 # width 384 instead of six.
 
 # %%
-from kd_teach.course.chapters import run_dir
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import run_dir, training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 CHAPTER = "04_distilbert"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/04_distilbert-<preset>: this notebook's own results
+print(training_estimate(preset.name, expand_rows("distilbert")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, rows="distilbert", force=True)
 
 # %%

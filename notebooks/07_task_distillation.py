@@ -196,11 +196,12 @@ print(aug_explorer.summary)
 # augmented sentences from the cache too (made once per preset and seed).
 
 # %%
-from kd_teach.course.chapters import chapter_rows, run_dir
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import chapter_rows, run_dir, training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 CHAPTER = "07_task_distillation"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/07_task_distillation-<preset>: this notebook's own results
+print(training_estimate(preset.name, expand_rows("tinybert")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, rows="tinybert", force=True)  # force: train again if stored
 
 # %%

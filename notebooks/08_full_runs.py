@@ -47,7 +47,7 @@ from kd_teach.engine.report import leaderboard, markdown_table, paper_comparison
 # %%
 # NBVAL_CHECK_OUTPUT
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, chapter_rows,
-                                      expectation, run_dir)
+                                      expectation, run_dir, training_estimate)
 from kd_teach.engine.report import provenance, seed_summary
 from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
 
@@ -194,6 +194,7 @@ print(", ".join(names))
 
 # %%
 out_dir = run_dir(CHAPTER, preset.name)
+print(training_estimate(preset.name, names))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=SEED, rows=ROWS)
 
 # %%

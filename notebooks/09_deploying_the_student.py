@@ -36,7 +36,7 @@ import json
 from IPython.display import Markdown, display
 
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation,
-                                      run_dir)
+                                      run_dir, training_estimate)
 from kd_teach.engine.deploy import RUNTIMES
 from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier, provenance as deployment_provenance
 from kd_teach.engine.pipeline import run_sst2
@@ -147,6 +147,7 @@ print(f"distilbert-1layer: the teacher's layer {one.layer} and its embeddings, "
 
 # %%
 out_dir = run_dir(CHAPTER, preset.name)
+print(training_estimate(preset.name, ("teacher", "distilbert-1layer"), reference="cpu-deploy"))
 table = run_sst2(preset, out_dir=out_dir, seed=SEED, rows=("teacher", "distilbert-1layer"))
 
 # %%
