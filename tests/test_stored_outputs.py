@@ -101,3 +101,41 @@ def test_every_stored_quiz_shows_its_answer_key_without_a_kernel(path):
         pages = ["".join(o["data"]["text/html"]) for o in cell["outputs"] if "text/html" in o.get("data", {})]
         assert pages and all("<details><summary>Answer key" in p for p in pages), \
             f"{path.name}: a stored quiz has no answer key (python scripts/rerun_cells.py {path.relative_to(ROOT)} N)"
+
+
+def _latency_tables(path: Path) -> list[list[dict]]:
+    """The results tables (``kd_teach.engine.report.markdown_table``) stored in a notebook's outputs, as rows of
+    {column header: cell}."""
+    tables = []
+    for _, mime, text in outputs(path):
+        lines = [l for l in text.splitlines() if l.startswith("|")]
+        for i, line in enumerate(lines):
+            header = [c.strip() for c in line.strip("|").split("|")]
+            if "params (M)" in header and "ms/sent b1" in header:
+                body = []
+                for row in lines[i + 2:]:
+                    cells = [c.strip() for c in row.strip("|").split("|")]
+                    if len(cells) != len(header):
+                        break
+                    body.append(dict(zip(header, cells)))
+                tables.append(body)
+    return tables
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_latencies_were_timed_on_a_quiet_machine(path):
+    """Rows of one architecture (the same parameter count) run the same computation: timed in one run, their
+    latencies may differ by measurement noise, not by 30%. More is contention: another job shared the CPU, and
+    every speed-up of that table is wrong."""
+    for table in _latency_tables(path):
+        groups: dict[str, list[dict]] = {}
+        for row in table:
+            groups.setdefault(row["params (M)"], []).append(row)
+        for params, rows in groups.items():
+            for column in ("ms/sent b1", "ms/sent b32"):
+                times = [float(r[column]) for r in rows if r[column].replace(".", "", 1).isdigit()]
+                if len(times) > 1:
+                    assert max(times) <= 1.3 * min(times), (
+                        f"{path.name}: rows {[r['row'] for r in rows]} ({params}M parameters each) were timed at "
+                        f"{times} {column}: more than 30% apart, contention. Re-run it on a quiet machine "
+                        f"(make notebooks NB={path.stem})")
