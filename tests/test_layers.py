@@ -14,6 +14,7 @@ LAYERS = [
     ["temperature"],
     ["hinton.losses", "distilbert.masking", "tinybert.losses", "tinybert.mapping"],
     ["distilbert.losses"],                                   # L_ce is Hinton's distillation_loss per position
+    ["engine.plot_labels"],                                  # matplotlib only: labels kept apart on a chart
     ["kd_teach", "losses", "hinton", "distilbert", "tinybert", "engine", "course",
      "engine.hub", "engine.runtime", "engine.checkpoint", "engine.presets", "engine.report", "engine.frontier",
      "engine.significance",

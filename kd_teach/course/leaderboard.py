@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
+from kd_teach.engine.plot_labels import label_points
 from kd_teach.engine.significance import accuracy_interval, correctness, decode_labels
 
 
@@ -137,7 +138,6 @@ class LeaderboardExplorer:
             on = p["name"] in self.front
             ax.errorbar(p["cost"], p["accuracy"], yerr=[[p["accuracy"] - p["low"]], [p["high"] - p["accuracy"]]],
                         fmt="o", color="tab:blue" if on else "tab:gray")
-            ax.annotate(p["name"], (p["cost"], p["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         front = sorted((p for p in self.points if p["name"] in self.front), key=lambda p: p["cost"])
         if front:
             ax.step([p["cost"] for p in front], [p["accuracy"] for p in front], where="post", color="tab:blue",
@@ -146,6 +146,8 @@ class LeaderboardExplorer:
         ax.set_xlabel(COSTS[self.cost])
         ax.set_ylabel("SST-2 dev accuracy" + (" (bars: 95% interval)" if self.labels is not None else " (bars: sd)"))
         ax.legend(loc="lower right", fontsize=8)
+        ax.margins(x=0.12)                              # room for the names at the edges
+        label_points(ax, [(p["cost"], p["accuracy"], p["name"]) for p in self.points])
         return fig
 
     def _ipython_display_(self) -> None:
