@@ -45,7 +45,7 @@ class LeaderboardExplorer:
         names = list(dict.fromkeys(r["name"] for r in rows))
         seeds = sorted({r["seed"] for r in rows})
         self.cost_box = widgets.Dropdown(options=[(label, key) for key, label in COSTS.items()], value=cost,
-                                         description="cost")
+                                         description="cost", layout=widgets.Layout(width="max-content"))
         self.rows_box = widgets.SelectMultiple(options=names, value=tuple(names), rows=min(len(names), 10),
                                                description="rows")
         self.seed_boxes = [widgets.Checkbox(value=True, description=f"seed {s}", indent=False) for s in seeds]
@@ -77,10 +77,13 @@ class LeaderboardExplorer:
         top = max(values) * 1.05
         self._holding = True  # the slider's value moves with its range; the caller redraws once
         try:
-            self.budget_box.max = top
-            self.budget_box.min = 0.0
-            self.budget_box.step = top / 200
-            self.budget_box.value = top if budget is None else budget
+            # One message to the browser for all four: sent one by one, the new step reached the slider while it
+            # still held the old value, which it snapped to 0 and sent back, after the new value (a "budget of 0").
+            with self.budget_box.hold_sync():
+                self.budget_box.max = top
+                self.budget_box.value = top if budget is None else budget
+                self.budget_box.min = 0.0
+                self.budget_box.step = top / 200
         finally:
             self._holding = False
 
