@@ -43,6 +43,10 @@
 # > - *"DistilBERT keeps 97% of BERT's accuracy."* The 97% is of BERT-base's GLUE **score**, the
 # >   average over nine dev sets (Table 1: 77.0 against 79.5). It is not an accuracy, and it is
 # >   not the same on every task. The next cell computes the shares.
+# > - *"The distilled student lacks pre-training."* DistilBERT's student **is** pre-trained: its
+# >   pre-training *is* the distillation, on the same text and with the same masked-LM objective
+# >   as BERT's ($L_{mlm}$, beside $L_{ce}$ and $L_{cos}$; Section 3), before any task. What it skips
+# >   is BERT's next-sentence prediction, which the paper drops.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -80,6 +80,11 @@ print(f"augmentation: p = {a.p}, K = {a.K}, N = {a.N}; MLM teacher held-out accu
 # - if it is **several pieces** ("unbearably" is `un ##be ##ara ##bly`), one [MASK] cannot stand
 #   for it, so its $K$ nearest neighbours by cosine in GloVe word-vector space are (`{word}`).
 #
+# > **Claim vs the paper: "BERT replaces sentence-piece tokens, GloVe word-level tokens".** This
+# > reads the rule backwards. The paper's Algorithm 1 asks BERT's masked LM about a word that is
+# > a **single** WordPiece (one [MASK] can stand for it), and GloVe for a word that the tokenizer
+# > **splits into several** pieces. The cell below checks both cases on real words.
+#
 # The reference code runs one BERT forward per word; `kd_teach` masks one copy of the sentence
 # per word and runs all copies of many sentences in one batch; the last layer and the head run
 # at the masked positions only, since nothing else of them is used (`kd_teach.tinybert.fill_mask`). The

@@ -282,6 +282,13 @@ plot_curves({name: curves[name] for name in curves if name != "teacher"})
 # TinyBERT's Table 1 the test sets, scored by GLUE's server (their labels are not public).
 # This course measures SST-2 dev, like DistilBERT; the two papers' rows are not measured on
 # the same sentences, so compare each with its own teacher, never with each other.
+#
+# > **Claim vs the papers: "TinyBERT beats DistilBERT on every metric".** TinyBERT's tables
+# > (Table 1) compare TinyBERT4 with a **4-layer** DistilBERT that its authors trained
+# > themselves (DistilBERT4), at TinyBERT's own size, not with the released 6-layer
+# > DistilBERT (66M parameters) of Sanh et al. A 4-layer student beating another 4-layer
+# > student says nothing about the 6-layer model; and its GLUE scores are test-set scores,
+# > DistilBERT's paper reports dev sets.
 
 # %%
 Markdown(paper_comparison(table["rows"]))
