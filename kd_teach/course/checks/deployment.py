@@ -161,7 +161,7 @@ def check_same_runtime_speedups(fn: Callable) -> None:
                     "the speed-up of a row is the teacher's mean latency_ms_b1 in the row's runtime divided by the "
                     "row's own; one entry per student row, keyed (name, seed, runtime), the teacher left out.")
         raise CheckFailed(f"{name} differs on {what}: {_first_difference(out, want)}.\nHint: {hint}")
-    print(f"✓ {name}: every student row's speed-up is taken against the teacher served the same way.")
+    print(f"✓ {name} takes every student row's speed-up against the teacher served the same way.")
 
 
 # ------------------------------------------------------------------ exercise 2: what int8 costs
@@ -205,7 +205,7 @@ def check_int8_accuracy_loss(fn: Callable) -> None:
                     "for each model and int8 runtime: 100 x (accuracy in the float32 runtime it quantises - accuracy "
                     "in int8), seed by seed, then the mean over the seeds.")
         raise CheckFailed(f"{name} differs on {what}: {_first_difference(out, want)}.\nHint: {hint}")
-    print(f"✓ {name}: int8 is held against the same model and seed in float32, in points.")
+    print(f"✓ {name} holds int8 against the same model and seed in float32, in points.")
 
 
 # ------------------------------------------------------------------ exercise 3: choosing under a budget
@@ -237,4 +237,4 @@ def check_pick_deployment(fn: Callable) -> None:
                     "among those at most the budget, the most accurate; return (name, runtime)")
             raise CheckFailed(f"{name} gave {out!r} on {what} with a budget of {budget:.4g} ms; expected "
                               f"{'a ValueError' if want is None else repr(want)}.\nHint: {hint}.")
-    print(f"✓ {name}: the most accurate model and runtime within each budget.")
+    print(f"✓ {name} finds the most accurate model and runtime within each budget.")
