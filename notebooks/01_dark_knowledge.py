@@ -240,6 +240,12 @@ assert (hot >= cold - 1e-6).all()  # softer targets carry more of the teacher's 
 # Next: notebook 2 turns soft targets into a loss and trains a student with it.
 
 # %% [markdown]
+# ## Next: exercise 01, then the quiz
+#
+# Practise what this chapter taught in [`exercises/01_dark_knowledge.ipynb`](../exercises/01_dark_knowledge.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 #
 # Five questions from the course's question bank on what this notebook taught (why distil,
@@ -253,6 +259,7 @@ from kd_teach.course import quiz
 check_yourself = quiz.show(chapter="01_dark_knowledge", n=5, shuffle=False)
 assert len(check_yourself.items) == 5 and check_yourself.score == 0
 assert {"temperature", "dark-knowledge"} <= {item.question.topic for item in check_yourself.items}
+check_yourself
 
 # %%
 check_yourself

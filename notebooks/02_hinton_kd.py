@@ -249,10 +249,12 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], label
 # `runs/02_hinton_kd-<preset>` (later notebooks write to theirs, so no table mixes chapters).
 
 # %%
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 out_dir = run_dir(CHAPTER, preset.name)
 # force=True: train again even if results.json already holds these rows (`kd-teach run` skips them unless --force)
+print(training_estimate(preset.name, expand_rows("spine")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, force=True)
 
 # %%
@@ -375,6 +377,12 @@ label_curve_figure(curve["points"])
 #   Choosing on dev and then reporting dev would flatter the choice: the dev numbers above are
 #   read only after it was made.
 
+# ## Next: exercise 02, then the quiz
+#
+# Practise what this chapter taught in [`exercises/02_hinton_kd.ipynb`](../exercises/02_hinton_kd.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 #
 # Five questions on what this notebook taught (the KD loss, T², reading the results), from the

@@ -399,6 +399,12 @@ assert sizes["half the width"] < sizes["half the depth"] / 1.9
 # distillation terms. A one-sentence classifier needs no sentence-pair machinery at all.
 
 # %% [markdown]
+# ## Next: exercise 03, then the quiz
+#
+# Practise what this chapter taught in [`exercises/03_teacher_student.ipynb`](../exercises/03_teacher_student.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 #
 # Five questions on DistilBERT and on designing a student, from the course's question bank,

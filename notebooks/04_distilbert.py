@@ -43,6 +43,10 @@
 # > - *"DistilBERT keeps 97% of BERT's accuracy."* The 97% is of BERT-base's GLUE **score**, the
 # >   average over nine dev sets (Table 1: 77.0 against 79.5). It is not an accuracy, and it is
 # >   not the same on every task. The next cell computes the shares.
+# > - *"The distilled student lacks pre-training."* DistilBERT's student **is** pre-trained: its
+# >   pre-training *is* the distillation, on the same text and with the same masked-LM objective
+# >   as BERT's ($L_{mlm}$, beside $L_{ce}$ and $L_{cos}$; Section 3), before any task. What it skips
+# >   is BERT's next-sentence prediction, which the paper drops.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -377,11 +381,12 @@ assert all(0.0 <= acc <= 1.0 and -1.0 <= cos <= 1.0 for acc, cos in results.valu
 # width 384 instead of six.
 
 # %%
-from kd_teach.course.chapters import run_dir
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import run_dir, training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 CHAPTER = "04_distilbert"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/04_distilbert-<preset>: this notebook's own results
+print(training_estimate(preset.name, expand_rows("distilbert")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, rows="distilbert", force=True)
 
 # %%
@@ -478,6 +483,12 @@ Markdown(beside_reference(own, reference))
 #   parameters and 60% faster inference, and 97% of BERT's GLUE score.
 # - **Cost** per seed on 2 cores, once the teachers are cached: pre-training distillation
 #   about 240 s, SST-2 training about 220 s per row (2,016 steps).
+#
+# ## Next: exercise 04, then the quiz
+#
+# Practise what this chapter taught in [`exercises/04_distilbert.ipynb`](../exercises/04_distilbert.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
 #
 # ## Check yourself
 

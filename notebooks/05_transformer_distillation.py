@@ -104,6 +104,12 @@ assert torch.allclose(L_embd(E_S[None], E_T[None], W_e), F.mse_loss(E_S @ W_e, E
 # > per token, as the paper's $E^S \in \mathbb{R}^{l \times d'}$ and as every framework stores
 # > them, $W_e$ must be on the right: $E^S W_e$ (Eq. 9). On the left the shapes do not fit:
 # > $W_e$ is (128, 768) and $E^S$ (10, 128).
+#
+# > **Claim vs the paper: "$L_{embd}$ transfers the meaning of words in context".** The embedding
+# > layer's output is **context-free**: a token's embedding is its word vector plus its position
+# > (and segment) vector, normalised, the same whatever the other words are. Context enters only in
+# > the Transformer layers, which $L_{hidn}$ and $L_{attn}$ distil (Eqs. 7-8). $L_{embd}$ (Eq. 9)
+# > aligns the two embedding tables, through $W_e$.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -332,6 +338,12 @@ mapping_picker.strategy.value = ours if isinstance(ours, str) else "custom"
 assert mapping_picker.g == g
 
 # %% [markdown]
+# ## Next: exercise 05, then the quiz
+#
+# Practise what this chapter taught in [`exercises/05_transformer_distillation.ipynb`](../exercises/05_transformer_distillation.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%

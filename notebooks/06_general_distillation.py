@@ -190,6 +190,12 @@ explorer.figure()
 # teacher's 12 heads. Its projection was trained for BERT-base's width 768; `kd_teach` starts
 # a fresh one.
 #
+# ## Next: exercise 06, then the quiz
+#
+# Practise what this chapter taught in [`exercises/06_general_distillation.ipynb`](../exercises/06_general_distillation.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
+#
 # ## Check yourself
 
 # %%

@@ -82,6 +82,11 @@ print(f"augmentation: p = {a.p}, K = {a.K}, N = {a.N}; MLM teacher held-out accu
 # - if it is **several pieces** ("unbearably" is `un ##be ##ara ##bly`), one [MASK] cannot stand
 #   for it, so its $K$ nearest neighbours by cosine in GloVe word-vector space are (`{word}`).
 #
+# > **Claim vs the paper: "BERT replaces sentence-piece tokens, GloVe word-level tokens".** This
+# > reads the rule backwards. The paper's Algorithm 1 asks BERT's masked LM about a word that is
+# > a **single** WordPiece (one [MASK] can stand for it), and GloVe for a word that the tokenizer
+# > **splits into several** pieces. The cell below checks both cases on real words.
+#
 # The reference code runs one BERT forward per word; `kd_teach` masks one copy of the sentence
 # per word and runs all copies of many sentences in one batch; the last layer and the head run
 # at the masked positions only, since nothing else of them is used (`kd_teach.tinybert.fill_mask`). The
@@ -206,11 +211,12 @@ print(aug_explorer.summary)
 # augmented sentences from the cache too (made once per preset and seed).
 
 # %%
-from kd_teach.course.chapters import chapter_rows, run_dir
-from kd_teach.engine.pipeline import run_sst2
+from kd_teach.course.chapters import chapter_rows, run_dir, training_estimate
+from kd_teach.engine.pipeline import expand_rows, run_sst2
 
 CHAPTER = "07_task_distillation"
 out_dir = run_dir(CHAPTER, preset.name)   # runs/07_task_distillation-<preset>: this notebook's own results
+print(training_estimate(preset.name, expand_rows("tinybert")))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=0, rows="tinybert", force=True)  # force: train again if stored
 
 # %%
@@ -358,6 +364,12 @@ fig
 #   30,256 unlabelled sentences the teacher labels, while task distillation here sees only the
 #   2,000 labelled ones (and about 3,200 augmented). That gap is about data, not about which
 #   losses are better.
+#
+# ## Next: exercise 07, then the quiz
+#
+# Practise what this chapter taught in [`exercises/07_task_distillation.ipynb`](../exercises/07_task_distillation.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
 #
 # ## Check yourself
 

@@ -47,7 +47,7 @@ from kd_teach.engine.report import leaderboard, markdown_table, paper_comparison
 # %%
 # NBVAL_CHECK_OUTPUT
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, chapter_rows,
-                                      expectation, run_dir)
+                                      expectation, run_dir, training_estimate)
 from kd_teach.engine.report import provenance, seed_summary
 from kd_teach.engine.verdicts import comparison_table, interval_table, reference_labels
 
@@ -194,6 +194,7 @@ print(", ".join(names))
 
 # %%
 out_dir = run_dir(CHAPTER, preset.name)
+print(training_estimate(preset.name, names))   # before it starts: how long
 table = run_sst2(preset, out_dir=out_dir, seed=SEED, rows=ROWS)
 
 # %%
@@ -281,6 +282,13 @@ plot_curves({name: curves[name] for name in curves if name != "teacher"})
 # TinyBERT's Table 1 the test sets, scored by GLUE's server (their labels are not public).
 # This course measures SST-2 dev, like DistilBERT; the two papers' rows are not measured on
 # the same sentences, so compare each with its own teacher, never with each other.
+#
+# > **Claim vs the papers: "TinyBERT beats DistilBERT on every metric".** TinyBERT's tables
+# > (Table 1) compare TinyBERT4 with a **4-layer** DistilBERT that its authors trained
+# > themselves (DistilBERT4), at TinyBERT's own size, not with the released 6-layer
+# > DistilBERT (66M parameters) of Sanh et al. A 4-layer student beating another 4-layer
+# > student says nothing about the 6-layer model; and its GLUE scores are test-set scores,
+# > DistilBERT's paper reports dev sets.
 
 # %%
 Markdown(paper_comparison(table["rows"]))
@@ -302,6 +310,12 @@ Markdown(paper_comparison(table["rows"]))
 # - **One seed per row.** One run cannot tell a difference from noise: `run_sst2(...,
 #   seed=[0, 1, 2])` (or `kd-teach run sst2 --seeds 0,1,2`) trains every row once per seed and
 #   writes each mean with its 95% interval and each comparison's verdict, as the reference does.
+#
+# ## Next: exercise 08, then the quiz
+#
+# Practise what this chapter taught in [`exercises/08_full_runs.ipynb`](../exercises/08_full_runs.ipynb): each
+# exercise ends with a checker that says what is wrong and how to fix it. Then check yourself
+# with the quiz below.
 #
 # ## Check yourself
 

@@ -36,7 +36,7 @@ import json
 from IPython.display import Markdown, display
 
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, beside_reference, chapter_reference, expectation,
-                                      run_dir)
+                                      run_dir, training_estimate)
 from kd_teach.engine.deploy import RUNTIMES
 from kd_teach.engine.deployment import GOAL, deploy_run, deployment_table, plot_frontier, provenance as deployment_provenance
 from kd_teach.engine.pipeline import run_sst2
@@ -147,6 +147,7 @@ print(f"distilbert-1layer: the teacher's layer {one.layer} and its embeddings, "
 
 # %%
 out_dir = run_dir(CHAPTER, preset.name)
+print(training_estimate(preset.name, ("teacher", "distilbert-1layer"), reference="cpu-deploy"))
 table = run_sst2(preset, out_dir=out_dir, seed=SEED, rows=("teacher", "distilbert-1layer"))
 
 # %%
@@ -249,6 +250,13 @@ assert best is None or best["name"] in explorer.front and best["cost"] <= explor
 # seeds and keeping the best on the tuning split, never on dev. And to *show* 95%, a student
 # must clear it by more than the interval's half-width, about 2.7 points of share here: 97.7%
 # of the teacher or more, on these 872 sentences.
+#
+# ## Next: exercise 09, then the quiz
+#
+# Practise what this chapter taught in [`exercises/09_deploying_the_student.ipynb`](../exercises/09_deploying_the_student.ipynb):
+# speed-ups taken in one runtime, what int8 costs, and what to ship under a latency budget.
+# Each exercise ends with a checker that says what is wrong and how to fix it. Then check
+# yourself with the quiz below.
 #
 # ## Check yourself
 

@@ -101,8 +101,10 @@ def test_notebook_01_in_a_real_browser(jupyterlab, tmp_path, smoke_teacher):
     from playwright.sync_api import expect, sync_playwright
 
     base, token = jupyterlab
-    question = load_bank(chapter="01_dark_knowledge")[0]       # the quiz cell shows the bank in order
-    assert question.type == "single"
+    from kd_teach.course.quiz import show
+
+    shown = show(chapter="01_dark_knowledge", n=5, shuffle=False).questions     # what the quiz cell shows, in order
+    k, question = next((k, q) for k, q in enumerate(shown) if q.type == "single")  # a single-choice one to answer
     t0 = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
@@ -118,7 +120,7 @@ def test_notebook_01_in_a_real_browser(jupyterlab, tmp_path, smoke_teacher):
             expect(check).to_be_visible(timeout=300_000)
             expect(status).to_contain_text("Idle", timeout=120_000)
 
-            # The slider: the notebook leaves it at T = 1.0; five arrow-key presses of 0.1 give 1.5.
+            # The slider: the notebook leaves it at T = 1.0; one arrow-key press moves to the next stop, 1.5.
             readout = page.locator(".widget-readout").first
             probs = page.locator(".kd-probs").first
             expect(readout).to_have_text("1.0")
@@ -126,21 +128,20 @@ def test_notebook_01_in_a_real_browser(jupyterlab, tmp_path, smoke_teacher):
             handle = page.locator(".noUi-handle").first
             handle.scroll_into_view_if_needed()
             handle.focus()
-            for _ in range(5):
-                handle.press("ArrowRight")
+            handle.press("ArrowRight")
             expect(readout).to_have_text("1.5")
             expect(probs).to_have_text(_probs_text(1.5), timeout=30_000)   # redrawn by the kernel
             assert _probs_text(1.5) != _probs_text(1.0)
 
             # One quiz question: choose the right option, press Check, read the feedback and score.
-            item = page.locator(".kd-quiz-item").first
+            item = page.locator(".kd-quiz-item").nth(k)
             item.scroll_into_view_if_needed()
             item.locator("label", has_text=question.options[question.answer]).first.click()
-            check.click()
+            item.locator(".kd-quiz-check").click()
             feedback = item.locator(".kd-quiz-feedback")
             expect(feedback).to_contain_text("Right.")
             expect(page.locator(".kd-quiz-score").first).to_have_text("Score: 1 / 1")
-            _check_quiz_look(page)                                     # layout and colours, after one answer
+            _check_quiz_look(page, k)                                  # layout and colours, after one answer
             page.screenshot(path=str(tmp_path / "jupyterlab.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
@@ -345,8 +346,8 @@ def _bank_question(item):
     return q
 
 
-def _check_quiz_look(page) -> None:
-    """Notebook 01's quiz, after its first question was answered right: the title is in words; right feedback
+def _check_quiz_look(page, answered: int = 0) -> None:
+    """Notebook 01's quiz, after its question ``answered`` was answered right: the title is in words; right feedback
     is green with a ✓, wrong feedback red with a ✗; a locked choice stays marked; and an option that wraps
     keeps its radio button beside its first line (ipywidgets floats it after the text)."""
     from playwright.sync_api import expect
@@ -355,17 +356,17 @@ def _check_quiz_look(page) -> None:
 
     expect(page.locator(".kd-quiz h3").first).to_have_text(title(chapter="01_dark_knowledge"))
     items = page.locator(".kd-quiz-item")
-    right = items.first.locator(".kd-quiz-feedback")
+    right = items.nth(answered).locator(".kd-quiz-feedback")
     expect(right).to_contain_text("✓ Right.")
     r, g, b = _rgb(right.locator("b").first.evaluate("e => getComputedStyle(e).color"))
     assert g > r + 40 and g > b + 40, f"right feedback should be green, got rgb{(r, g, b)}"
-    chosen = items.first.locator("label:has(input:checked)")
+    chosen = items.nth(answered).locator("label:has(input:checked)")
     style = chosen.evaluate("e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).fontWeight, "
                             "getComputedStyle(e).opacity]")
     assert _rgb(style[0]) != (0, 0, 0) and int(style[1]) >= 600 and float(style[2]) == 1, f"locked choice: {style}"
 
     # A later single-choice item, squeezed so that its options wrap: the radio sits beside the first line.
-    k = next(i for i in range(1, items.count()) if items.nth(i).locator(".widget-radio-box").count())
+    k = next(i for i in range(items.count()) if i != answered and items.nth(i).locator(".widget-radio-box").count())
     item = items.nth(k)
     item.scroll_into_view_if_needed()
     item.evaluate("e => { e.style.width = '260px'; }")
@@ -392,4 +393,5 @@ def _check_quiz_look(page) -> None:
     expect(feedback).to_contain_text("✗ Not quite.")
     r, g, b = _rgb(feedback.locator("b").first.evaluate("e => getComputedStyle(e).color"))
     assert r > g + 40 and r > b + 40, f"wrong feedback should be red, got rgb{(r, g, b)}"
+    expect(item.locator("label", has_text="✓ the answer")).to_contain_text(q.options[q.answer])  # marked in the list
     expect(page.locator(".kd-quiz-score").first).to_have_text("Score: 1 / 2")

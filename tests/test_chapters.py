@@ -64,3 +64,21 @@ def test_each_notebook_trains_into_its_own_folder_and_says_what_to_expect():
     assert "noise" in expectation("smoke") and "three seeds at `cpu`" in expectation("smoke")
     assert "one more seed" in expectation("cpu")
     assert "not one the reference was measured with" in expectation("tiny")
+
+
+def test_a_cell_that_trains_says_how_long_before_it_starts():
+    from pathlib import Path
+
+    from kd_teach.course.chapters import training_estimate
+    from kd_teach.engine.pipeline import expand_rows
+
+    text = training_estimate("cpu", expand_rows("spine"))
+    assert text.startswith("This cell trains 2 rows: in the reference run at `cpu`") and "minutes" in text
+    assert "seconds" in training_estimate("smoke", ("teacher",)) and "No reference time" in training_estimate(
+        "gpu-full", ("teacher",))
+    assert "no reference time for nonexistent" in training_estimate("cpu", ("teacher", "nonexistent"))
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    for source in sorted(notebooks.glob("0*.py")):
+        s = source.read_text()
+        if "run_sst2(preset" in s:       # every training run of a chapter prints its estimate first
+            assert s.index("print(training_estimate(") < s.index("run_sst2(preset"), source.name

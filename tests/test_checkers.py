@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import kd_teach.course.checks as checks
-from kd_teach.course.checks import augmentation, bootstrap, bugs, bugs_tinybert, leaderboard
+from kd_teach.course.checks import augmentation, bootstrap, bugs, bugs_tinybert, deployment, leaderboard
 from kd_teach.course.checks.students import Size, bert_parameters
 from kd_teach.distilbert.losses import L_ce, L_cos, L_mlm
 from kd_teach.distilbert.masking import MaskingConfig, mask_tokens
@@ -118,6 +118,11 @@ CHECKERS = [  # (checker, the package's function, a wrong function, the name its
     (checks.check_hidden_states_loss, bugs_tinybert.hidden_states_loss, half(bugs_tinybert.hidden_states_loss),
      "hidden_states_loss"),
     (checks.check_attention_loss, L_attn, lambda A_S, A_T, am: ((A_S - A_T) ** 2).mean(), "attention_loss"),
+    (checks.check_same_runtime_speedups, deployment.same_runtime_speedups, deployment._speedups_against_torch,
+     "same_runtime_speedups"),
+    (checks.check_int8_accuracy_loss, deployment.int8_accuracy_loss, deployment._loss_flipped, "int8_accuracy_loss"),
+    (checks.check_pick_deployment, deployment.pick_deployment, lambda rows, budget_ms: ("teacher", "torch"),
+     "pick_deployment"),
 ]
 IDS = [f"{c.__name__}-{ref.__name__}" if ref.__name__ != "<lambda>" else c.__name__ for c, ref, _, _ in CHECKERS]
 

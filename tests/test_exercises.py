@@ -20,7 +20,7 @@ def test_exercises_are_up_to_date_with_the_solutions():
 def test_there_is_an_exercise_notebook_per_chapter_and_the_find_the_bug_set():
     assert [p.stem for p in EXERCISES] == ["01_dark_knowledge", "02_hinton_kd", "03_teacher_student",
                                             "04_distilbert", "05_transformer_distillation",
-                                            "06_general_distillation", "07_task_distillation", "08_full_runs",
+                                            "06_general_distillation", "07_task_distillation", "08_full_runs", "09_deploying_the_student",
                                             "90_find_the_bug"]
 
 

@@ -89,6 +89,7 @@ def test_the_explorer_follows_its_controls_on_the_reference_table():
     explorer.cost_box.value = "params"                             # another cost: the budget slider re-spans it
     assert explorer.budget_box.max >= max(r["params"] for r in rows) and bytes(explorer.chart.value) != chart
     assert "parameters" in explorer.text.value
+    assert explorer.budget_box.value == explorer.budget_box.max and "No chosen row fits" not in explorer.text.value
 
 
 def test_changing_the_cost_redraws_once():

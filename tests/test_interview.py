@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kd_teach.course.bank import load_bank
-from kd_teach.course.interview import PAPERS, export_markdown, load_sheet, sheet_markdown, to_markdown, validate_sheet
+from kd_teach.course.interview import (PAPERS, export_markdown, load_sheet, sheet_markdown, to_markdown, validate_sheet,
+                                       where)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SHEET = load_sheet()
@@ -35,6 +36,11 @@ def test_every_linked_bank_question_exists():
 def test_every_linked_section_is_a_heading_of_its_notebook(entry):
     assert (NOTEBOOK_DIR / f"{entry.notebook}.py").is_file(), entry.notebook
     found = headings(entry.notebook)
+    if entry.section == "introduction":    # the notebook's opening cell, under its title
+        return
+    text = (NOTEBOOK_DIR / f"{entry.notebook}.py").read_text(encoding="utf-8")
+    title = re.search(r"^# # (.+)$", text, flags=re.MULTILINE).group(1).strip()
+    assert entry.section != title, f"{entry.id}: points to the notebook's title; name a section or 'introduction'"
     assert entry.section in found, f"{entry.id}: no heading {entry.section!r} in notebooks/{entry.notebook}.py: {found}"
 
 
@@ -51,7 +57,7 @@ def test_markdown_holds_every_entry_under_its_paper():
     assert positions == sorted(positions)
     for e in SHEET:
         block = text[text.index(f"**{e.question}**"):]
-        assert block.index(e.answer) < block.index(f'section "{e.section}"') < block.index(f"`{e.bank[0]}`")
+        assert block.index(e.answer) < block.index(where(e)) < block.index(f"`{e.bank[0]}`")
     assert export_markdown(SHEET, []) == text and export_markdown([], load_bank()) == to_markdown(load_bank())
 
 

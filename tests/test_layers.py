@@ -14,6 +14,7 @@ LAYERS = [
     ["temperature"],
     ["hinton.losses", "distilbert.masking", "tinybert.losses", "tinybert.mapping"],
     ["distilbert.losses"],                                   # L_ce is Hinton's distillation_loss per position
+    ["engine.plot_labels"],                                  # matplotlib only: labels kept apart on a chart
     ["kd_teach", "losses", "hinton", "distilbert", "tinybert", "engine", "course",
      "engine.hub", "engine.runtime", "engine.checkpoint", "engine.presets", "engine.report", "engine.frontier",
      "engine.significance",
@@ -31,8 +32,9 @@ LAYERS = [
     ["course.checks", "course.checks.hinton", "course.checks.distilbert", "course.checks.tinybert",
      "course.checks.mapping", "course.checks.students", "course.checks.nested", "course.checks.general",
      "course.checks.task", "course.checks.augmentation", "course.checks.leaderboard", "course.checks.bootstrap",
+     "course.checks.deployment",
      "course.checks.bugs",
-     "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.interview", "course.widgets",
+     "course.checks.bugs_tinybert", "course.bank", "course.quiz", "course.terminal_quiz", "course.interview", "course.widgets",
      "course.attention_view", "course.chapters", "course.kd_loss_explorer", "course.mapping_picker",
      "course.augment_explorer", "course.vocab_explorer", "course.leaderboard"],
     ["engine.cli"],
@@ -112,9 +114,9 @@ def test_no_module_over_400_lines(name):
     assert lines <= 400, f"{name}: {lines} lines"
 
 
-def _readme_map() -> set[str]:
-    """The package map in the README as paths: 'kd_teach/hinton/losses.py', ... (folders end in '/')."""
-    text = (PACKAGE.parent / "README.md").read_text()
+def _package_map() -> set[str]:
+    """The package map of docs/package.md as paths: 'kd_teach/hinton/losses.py', ... (folders end in '/')."""
+    text = (PACKAGE.parent / "docs" / "package.md").read_text()
     block = text[text.index("```\nkd_teach/\n") + 4:]
     block = block[:block.index("```")]
     paths, stack = set(), []                                     # stack: (indent, folder path)
@@ -133,9 +135,9 @@ def _readme_map() -> set[str]:
     return paths
 
 
-def test_the_readme_package_map_is_the_tree_module_for_module():
+def test_the_package_map_in_the_docs_is_the_tree_module_for_module():
     tree = {"kd_teach/"} | {"kd_teach/" + p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
                             if p.name != "__init__.py"}
     tree |= {"kd_teach/" + p.relative_to(PACKAGE).as_posix() + "/" for p in PACKAGE.rglob("*")
              if p.is_dir() and (p / "__init__.py").is_file()}
-    assert _readme_map() == tree, (_readme_map() ^ tree)
+    assert _package_map() == tree, (_package_map() ^ tree)

@@ -1,4 +1,5 @@
 """The question bank: the real bank is valid and covers the syllabus; malformed questions are named."""
+import re
 from importlib.resources import files
 
 import pytest
@@ -199,3 +200,34 @@ def test_the_readme_states_the_banks_size():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"A bank of {len(BANK)} questions" in readme
+
+
+# Names and numbers a question may lean on only once a notebook has shown them: paper models, parameter
+# counts (110M, 14.5M, ...), losses and tools. Each is taught where it first appears in the notebooks' sources.
+TERMS = re.compile(r"\b\d+(?:\.\d+)?M\b|\bTinyBERT\d\b|\bBERT-(?:base|large)\b|\bMiniLM\b|\bDistilBERT\b|\bTinyBERT\b"
+                   r"|\bGloVe\b|\bONNX\b|\bint8\b|\bL_(?:embd|hidn|attn|pred|ce|mlm|cos)\b|\bbootstrap\b|\bPareto\b")
+
+
+def test_a_question_asks_only_what_its_chapter_or_an_earlier_one_has_shown():
+    """Checked on content, not on the label: a name or number in a question's text or options must appear in
+    its `taught_in` notebook or an earlier one (the chapter quizzes draw by `taught_in`)."""
+    from pathlib import Path
+
+    from kd_teach.course.bank import NOTEBOOKS
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    order = [nb for nb in NOTEBOOKS if (root / f"{nb}.py").is_file()]
+    sources = {nb: (root / f"{nb}.py").read_text() for nb in order}
+    first = lambda term: next((nb for nb in order if term in sources[nb]), None)  # noqa: E731
+    early = [(q.id, q.taught_in, term, first(term)) for q in BANK
+             for term in sorted(set(TERMS.findall(" ".join([q.text, *q.options]))))
+             if first(term) is not None and q.taught_in in order and order.index(first(term)) > order.index(q.taught_in)]
+    assert not early, "questions that ask what a later notebook teaches (id, taught_in, term, first shown in): " + \
+        "; ".join(map(str, early))
+
+
+def test_every_question_stands_alone():
+    """Quizzes draw questions at random: none may lean on another one's example ("Same example", "as above")."""
+    leaning = [q.id for q in BANK if re.search(r"\b(same example|as above|previous question|the question before)\b",
+                                               q.text, re.I)]
+    assert not leaning, f"questions that need another one drawn first: {leaning}"

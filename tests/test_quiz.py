@@ -12,7 +12,8 @@ import pytest
 
 from kd_teach.course.bank import SYLLABUS, load_bank, pick
 from kd_teach.course.interview import export_markdown, load_sheet, to_jupyterquiz, to_markdown
-from kd_teach.course.quiz import Quiz, parse_choices, parse_number, run_terminal, show, title
+from kd_teach.course.quiz import Quiz, parse_choices, parse_number, show, title
+from kd_teach.course.terminal_quiz import run_terminal
 
 BANK = load_bank()
 BY_ID = {q.id: q for q in BANK}
@@ -49,6 +50,9 @@ def test_wrong_single_answer_gives_the_answer_and_explanation():
     assert html.escape(q.explanation, quote=False) in item.feedback.value
     assert quiz.score_label.value == "Score: 0 / 1"
     assert "kd-quiz-wrong" in item.feedback._dom_classes
+    labels = [label for label, _ in item.input.options]              # the right option is marked in the list
+    assert [i for i, label in enumerate(labels) if label.endswith("✓ the answer")] == [q.answer]
+    assert item.input.value == (0 if q.answer != 0 else 1)             # the learner's choice stays selected
 
 
 def test_check_with_no_answer_asks_for_one_and_does_not_count():
@@ -81,6 +85,8 @@ def test_multiple_needs_exactly_the_right_set():
     assert [box.value for box in quiz.items[0].boxes] == [i in q.answer for i in range(len(q.options))]
     assert quiz.items[0].check() is True and quiz.items[1].check() is False
     assert "✗ Not quite. The answer is" in quiz.items[1].feedback.value
+    assert [box.description.endswith("✓ the answer") for box in quiz.items[1].boxes] == \
+        [i in q.answer for i in range(len(q.options))]                 # the right boxes are marked in the list
     assert quiz.score_label.value == "Score: 1 / 2"
 
 
@@ -121,6 +127,21 @@ def test_widget_is_core_ipywidgets_with_css_classes_and_no_script():
         expected = {"single": widgets.RadioButtons, "multiple": widgets.VBox, "numeric": widgets.Text,
                     "open": widgets.Textarea}[item.question.type]
         assert isinstance(item.input, expected)
+
+
+def test_a_stored_quiz_keeps_its_answer_key_readable_without_a_kernel():
+    """A viewer with no kernel (GitHub, a static page) renders text/html (or text/plain) instead of the widget:
+    the questions, each answer folded in a <details>, and the explanation; the widget still checks live."""
+    quiz = show(chapter="02_hinton_kd", n=4, seed=1)
+    bundle = quiz._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    page, text = bundle["text/html"], bundle["text/plain"]
+    assert page.count("<details>") == len(quiz.questions) == 4 and "VBox(" not in text
+    for k, q in enumerate(quiz.questions, 1):
+        assert f"Answer key, Q{k}" in page and html.escape(q.answer_text(), quote=False) in page
+        assert html.escape(q.explanation, quote=False) in page and f"Q{k}. {q.answer_text()}" in text
+    assert text.index("Answer key:") > text.index(quiz.questions[-1].text)     # the key after every question
+    assert "<script" not in page
 
 
 def test_show_filters_by_topic_chapter_and_n():

@@ -14,7 +14,8 @@ import pytest
 from kd_teach.course.chapters import CHAPTER_ROWS
 from kd_teach.engine.pipeline import ROWS
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 TRAINING = ["02_hinton_kd", "04_distilbert", "07_task_distillation", "08_full_runs", "09_deploying_the_student"]
 
 
@@ -86,3 +87,17 @@ def test_notebook_4_stores_a_masked_lm_teacher_with_different_guesses_per_blank(
             for line in predictions.splitlines() if "T=1:" in line]
     assert len(top5) == 3 and len(set(top5)) == 3, top5
     assert "coffee" in " ".join(top5[1]) or "tea" in top5[1], top5[1]   # "he drank a cup of [MASK] ."
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_stored_quiz_shows_its_answer_key_without_a_kernel(path):
+    """A viewer with no kernel shows a widget's text/html: each stored quiz keeps its questions and, folded in
+    <details>, their answers (kd_teach.course.quiz.Quiz.static_html)."""
+    nb = json.loads(path.read_text())
+    quizzes = [c for c in nb["cells"] if c["cell_type"] == "code" and "quiz" in "".join(c["source"])
+               and "show(" in "".join(c["source"])]
+    assert quizzes, f"{path.name} has no quiz"
+    for cell in quizzes:
+        pages = ["".join(o["data"]["text/html"]) for o in cell["outputs"] if "text/html" in o.get("data", {})]
+        assert pages and all("<details><summary>Answer key" in p for p in pages), \
+            f"{path.name}: a stored quiz has no answer key (python scripts/rerun_cells.py {path.relative_to(ROOT)} N)"

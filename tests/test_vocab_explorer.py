@@ -32,6 +32,7 @@ def test_the_slider_recomputes_the_teachers_soft_targets_over_the_vocabulary(smo
     assert explorer.n90 == mass_cover(explorer.probs, 0.9) and bytes(explorer.chart.value) != cold[3]
     assert f"{1 - explorer.top_mass:.3f}" in explorer.text.value and "T = 5.0" in explorer.text.value
     explorer.sentence_box.value = SENTENCES[1]
+    assert SENTENCES[1] in explorer.text.value and f"'{explorer.top[0][0]}'" in explorer.text.value  # named, quoted
     z = mask_logits(teacher, tokenizer, SENTENCES[1])[0].double()
     torch.testing.assert_close(explorer.probs, softmax_with_temperature(z, 5.0))
 
@@ -44,3 +45,11 @@ def test_bad_sentences_are_named(smoke_mlm_teacher, tokenizer):
         MaskedWordExplorer(teacher, tokenizer, ["no blank here ."])
     with pytest.raises(ValueError, match="sentences is empty"):
         MaskedWordExplorer(teacher, tokenizer, [])
+
+
+def test_small_probabilities_stay_readable_and_the_title_names_the_sentence():
+    from kd_teach.course.vocab_explorer import readable, short
+
+    assert readable(0.1234) == "0.123" and readable(0.0042) == "0.004" and readable(3.1e-5) == "3.1e-05"
+    assert readable(0.0) == "0.000" and "0.000" not in readable(4e-4)
+    assert short("a" * 80).endswith("…") and len(short("a" * 80)) == 60 and short("short") == "short"

@@ -22,9 +22,21 @@ def test_moving_the_slider_redraws_what_the_package_predicts():
     assert bytes(explorer.chart.value).startswith(b"\x89PNG") and bytes(explorer.chart.value) != chart  # redrawn
 
 
+def test_the_slider_stops_at_round_temperatures_and_as_often_below_3_as_above():
+    from kd_teach.course.widgets import T_VALUES
+
+    explorer = TemperatureExplorer([3.0, 1.0, 0.2], ["a", "b", "c"], T=0.5)
+    stops = [value for _, value in explorer.slider.options]
+    assert stops == list(T_VALUES) and {0.5, 1.0, 2.0} <= set(stops) and stops == sorted(stops)
+    assert len([t for t in stops if t < 3]) >= len([t for t in stops if t >= 3])   # the interesting range gets room
+    assert explorer.chart.layout.align_self == "flex-start"                      # drawn at its own size, not stretched
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="one label per class"):
         TemperatureExplorer([1.0, 2.0], ["only one"])
+    with pytest.raises(ValueError, match=r"T must be one of the slider's values .*, got 0.55"):
+        TemperatureExplorer([1.0, 2.0], ["a", "b"], T=0.55)
 
 
 # --------------------------------------------------------------------------- the layer picker

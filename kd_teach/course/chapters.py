@@ -128,3 +128,29 @@ def expectation(preset_name: str) -> str:
     """One sentence on what a learner's run at ``preset_name`` can show next to the ``cpu`` reference."""
     return EXPECTATIONS.get(preset_name, f"Preset `{preset_name}` is not one the reference was measured "
                                          "with: compare the order of the rows, not their values.")
+
+
+def training_estimate(preset_name: str, rows: tuple[str, ...], reference: str = "cpu") -> str:
+    """One sentence, to print before a cell trains ``rows``: how long they took in the reference run when nothing
+    was cached (the sum of their seed-0 training times, a general TinyBERT and the teachers counted once), or,
+    for a preset the reference was not measured at, that no time is known.
+
+    Rows already in a run folder or in the row cache are only measured, so the real wait is often shorter.
+    """
+    if preset_name == "smoke":
+        return "At `smoke` every row trains in seconds; the whole cell in a few minutes at most."
+    if preset_name != "cpu":
+        return f"No reference time for preset `{preset_name}`: the reference was measured at `cpu` on 2 CPU cores."
+    table = json.loads((reference_results(reference) / "results.json").read_text())["rows"]
+    ran = {r["name"]: r for r in table if r.get("seed") in (0, None) and r["name"] in rows}
+    students = [n for n in rows if n != "teacher"]
+    seconds = sum(ran[n].get("train_seconds", 0.0) - ran[n].get("general_seconds", 0.0) for n in students if n in ran)
+    seconds += max((r.get("general_seconds", 0.0) for r in ran.values()), default=0.0)       # one general TinyBERT
+    seconds += max((r.get("mlm_teacher_seconds", 0.0) for r in ran.values()), default=0.0)   # one MLM teacher
+    seconds += next((r["train_seconds"] for r in table if r["name"] == "teacher"), 0.0)
+    minutes = "about a minute" if seconds < 90 else f"about {round(seconds / 60):,} minutes"
+    unknown = [n for n in students if n not in ran]
+    return (f"This cell trains {len(students)} row{'s' * (len(students) != 1)}: in the reference run at `cpu` "
+            f"(2 CPU cores) that took {minutes} with nothing cached"
+            + (f" (no reference time for {', '.join(unknown)})" if unknown else "")
+            + "; a teacher or row already cached is only measured, in seconds.")

@@ -12,7 +12,7 @@ read more::
         question: Why multiply the soft loss by T²?
         answer: ...                       # a short model answer, in words
         notebook: 02_hinton_kd            # the notebook that teaches it (bank.NOTEBOOKS)
-        section: Why multiply by T²?      # a heading of that notebook, as written there
+        section: Why multiply by T²?      # a heading of that notebook, as written there, or "introduction"
         bank: [hk-loss-08, hk-loss-15]    # related questions of the bank, at least one
 
 ``kd-teach quiz --export md`` writes the sheet, then the bank's flashcards
@@ -142,6 +142,11 @@ def load_sheet(chapter: str | None = None, topic: str | None = None, upto: str |
     return entries
 
 
+def where(e: Entry) -> str:
+    """Where an entry is taught, in words: 'section "Why multiply by T²?"', or 'its introduction'."""
+    return "its introduction" if e.section == "introduction" else f'section "{e.section}"'
+
+
 def sheet_markdown(entries: list[Entry] | None = None, heading: str = "#") -> str:
     """The sheet as Markdown: one section per paper, each entry as its question in bold, the
     model answer, then where it is taught and which bank questions drill it."""
@@ -155,7 +160,7 @@ def sheet_markdown(entries: list[Entry] | None = None, heading: str = "#") -> st
         lines += [f"{heading}# {name}", ""]
         for e in chosen:
             lines += [f"**{e.question}**", "", e.answer, "",
-                      f"*Read:* notebook `{e.notebook}`, section \"{e.section}\" · "
+                      f"*Read:* notebook `{e.notebook}`, {where(e)} · "
                       f"*drill:* {', '.join(f'`{i}`' for i in e.bank)}", ""]
     return "\n".join(lines)
 

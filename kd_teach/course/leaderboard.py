@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
+from kd_teach.engine.plot_labels import label_points
 from kd_teach.engine.significance import accuracy_interval, correctness, decode_labels
 
 
@@ -44,7 +45,7 @@ class LeaderboardExplorer:
         names = list(dict.fromkeys(r["name"] for r in rows))
         seeds = sorted({r["seed"] for r in rows})
         self.cost_box = widgets.Dropdown(options=[(label, key) for key, label in COSTS.items()], value=cost,
-                                         description="cost")
+                                         description="cost", layout=widgets.Layout(width="max-content"))
         self.rows_box = widgets.SelectMultiple(options=names, value=tuple(names), rows=min(len(names), 10),
                                                description="rows")
         self.seed_boxes = [widgets.Checkbox(value=True, description=f"seed {s}", indent=False) for s in seeds]
@@ -76,10 +77,13 @@ class LeaderboardExplorer:
         top = max(values) * 1.05
         self._holding = True  # the slider's value moves with its range; the caller redraws once
         try:
-            self.budget_box.max = top
-            self.budget_box.min = 0.0
-            self.budget_box.step = top / 200
-            self.budget_box.value = top if budget is None else budget
+            # One message to the browser for all four: sent one by one, the new step reached the slider while it
+            # still held the old value, which it snapped to 0 and sent back, after the new value (a "budget of 0").
+            with self.budget_box.hold_sync():
+                self.budget_box.max = top
+                self.budget_box.value = top if budget is None else budget
+                self.budget_box.min = 0.0
+                self.budget_box.step = top / 200
         finally:
             self._holding = False
 
@@ -137,7 +141,6 @@ class LeaderboardExplorer:
             on = p["name"] in self.front
             ax.errorbar(p["cost"], p["accuracy"], yerr=[[p["accuracy"] - p["low"]], [p["high"] - p["accuracy"]]],
                         fmt="o", color="tab:blue" if on else "tab:gray")
-            ax.annotate(p["name"], (p["cost"], p["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         front = sorted((p for p in self.points if p["name"] in self.front), key=lambda p: p["cost"])
         if front:
             ax.step([p["cost"] for p in front], [p["accuracy"] for p in front], where="post", color="tab:blue",
@@ -146,6 +149,8 @@ class LeaderboardExplorer:
         ax.set_xlabel(COSTS[self.cost])
         ax.set_ylabel("SST-2 dev accuracy" + (" (bars: 95% interval)" if self.labels is not None else " (bars: sd)"))
         ax.legend(loc="lower right", fontsize=8)
+        ax.margins(x=0.12)                              # room for the names at the edges
+        label_points(ax, [(p["cost"], p["accuracy"], p["name"]) for p in self.points])
         return fig
 
     def _ipython_display_(self) -> None:

@@ -1,4 +1,5 @@
-"""Quizzes on the question bank: an ipywidgets quiz for the notebooks, a terminal quiz for ``kd-teach quiz``.
+"""Quizzes on the question bank in the notebooks: an ipywidgets quiz (``kd-teach quiz``'s terminal quiz is
+:mod:`kd_teach.course.terminal_quiz`).
 
 The widget uses core ipywidgets only (no CDN, no external JavaScript, no ``<script>``), so it
 works offline. Its Python API is what a learner does with the mouse::
@@ -21,9 +22,6 @@ from __future__ import annotations
 
 import html
 import re
-import sys
-import textwrap
-from typing import TextIO
 
 import ipywidgets as widgets
 
@@ -220,6 +218,17 @@ class QuizItem:
         if self.result is None:
             self._record(bool(had_it))
 
+    def _mark_answer(self) -> None:
+        """Once graded, the right option(s) say so in the list itself, next to the learner's own choice."""
+        q, tag = self.question, "  ✓ the answer"
+        if q.type == "single":
+            chosen = self.input.value
+            self.input.options = [(label + tag if i == q.answer else label, i) for label, i in self.input.options]
+            self.input.value = chosen
+        elif q.type == "multiple":
+            for i in q.answer:
+                self.boxes[i].description += tag
+
     def _lock(self) -> None:
         self.check_button.disabled = True
         for w in getattr(self, "boxes", [self.input]):
@@ -238,6 +247,7 @@ class QuizItem:
             self.feedback.value = (f"<b>✗ Not quite. The answer is {_esc(q.answer_text())}.</b><br>"
                                    f"{_esc(q.explanation)}")
         self.feedback.add_class("kd-quiz-right" if right else "kd-quiz-wrong")
+        self._mark_answer()
         self._lock()
         if self._on_result:
             self._on_result()
@@ -252,7 +262,7 @@ class Quiz:
     def __init__(self, questions: list[Question], title: str = "Quiz"):
         if not questions:
             raise ValueError("a quiz needs at least one question, got none (check the topic/chapter filters)")
-        self.questions = list(questions)
+        self.questions, self.title = list(questions), title
         self.items = [QuizItem(q, k, self._update) for k, q in enumerate(self.questions, 1)]
         self.score_label = widgets.Label()
         self.score_label.add_class("kd-quiz-score")
@@ -275,8 +285,30 @@ class Quiz:
     def _update(self) -> None:
         self.score_label.value = f"Score: {self.score} / {self.answered}"
 
+    def static_html(self) -> str:
+        """The quiz for a page without a kernel (a stored notebook on GitHub, a static book): each question and
+        its options, then its answer and explanation folded in a ``<details>`` to open after answering."""
+        parts = [f"<h3>{_esc(self.title)}</h3>"]
+        for k, q in enumerate(self.questions, 1):
+            options = "".join(f"<li>{letter(i)}) {_esc(o)}</li>" for i, o in enumerate(q.options))
+            parts.append(f"<p><b>Q{k}.</b> {_esc(q.text)}</p>" + (f"<ul>{options}</ul>" if options else "")
+                         + f"<details><summary>Answer key, Q{k}</summary><p><b>{_esc(q.answer_text())}</b></p>"
+                         f"<p>{_esc(q.explanation)}</p></details>")
+        return "\n".join(parts)
+
+    def static_text(self) -> str:
+        """The quiz as plain text: the questions, then their answer key at the end."""
+        lines = [self.title, ""]
+        for k, q in enumerate(self.questions, 1):
+            lines += [f"Q{k}. {q.text}", *(f"  {letter(i)}) {o}" for i, o in enumerate(q.options)), ""]
+        lines += ["Answer key:", *(f"  Q{k}. {q.answer_text()}" for k, q in enumerate(self.questions, 1))]
+        return "\n".join(lines)
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget where a kernel runs; where none does, the viewer falls back to :meth:`static_html`
+        (or :meth:`static_text`), which keeps the answer key readable."""
+        return {**self.widget._repr_mimebundle_(**kwargs), "text/html": self.static_html(),
+                "text/plain": self.static_text()}
 
 
 def title(chapter: str | None = None, topic: str | None = None, upto: str | None = None) -> str:
@@ -302,99 +334,3 @@ def show(topic: str | None = None, n: int | None = None, shuffle: bool = True, c
     pool = load_bank(chapter=chapter, topic=topic, upto=upto)
     questions = pick(pool, n=n, shuffle=shuffle, seed=seed, spread=True)
     return Quiz(questions, title=title(chapter, topic, upto))
-
-
-def run_terminal(questions: list[Question], stdin: TextIO | None = None, stdout: TextIO | None = None,
-                 width: int = 88) -> tuple[int, int]:
-    """Ask ``questions`` one by one on a terminal (or a pipe), then print "Score: k / m".
-
-    Answers are read line by line: a letter or 1-based number (single); letters separated by
-    commas or spaces (multiple); a number (numeric); a line of text, then y/n after the model
-    answer (open). An empty line skips a question (it counts as not right); an unreadable
-    answer is asked again. End of input or Ctrl-C ends the quiz cleanly with the score so far.
-    Returns:
-        (right, asked).
-    """
-    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    echo = not (hasattr(stdin, "isatty") and stdin.isatty())  # show piped answers, so the transcript reads well
-
-    def say(text: str = "", indent: str = "") -> None:
-        for paragraph in text.split("\n"):
-            stdout.write(textwrap.fill(paragraph, width, initial_indent=indent, subsequent_indent=indent) + "\n")
-
-    def read(prompt: str) -> str | None:
-        stdout.write(prompt)
-        stdout.flush()
-        line = stdin.readline()
-        if not line:
-            stdout.write("\n")
-            return None
-        if echo:
-            stdout.write(line.rstrip("\n") + "\n")
-        return line.strip()
-
-    right = asked = 0
-    say(f"kd-teach quiz: {len(questions)} questions. Type your answer and press Enter; an empty line skips; "
-        f"Ctrl-D (end of input) stops.")
-    try:
-        for number, q in enumerate(questions, 1):
-            say()
-            say(f"Q{number}/{len(questions)} [{SYLLABUS[q.topic][1]} · {q.kind} · {q.difficulty}]")
-            say(q.text)
-            for i, option in enumerate(q.options):
-                say(f"{letter(i)}) {option}", indent="  ")
-            outcome = _ask(q, read, say)
-            if outcome is None:
-                break
-            asked, right = asked + 1, right + outcome
-    except KeyboardInterrupt:
-        stdout.write("\n")
-    say()
-    stopped = f" (stopped after {asked} of {len(questions)} questions)" if asked < len(questions) else ""
-    say(f"Score: {right} / {asked}{stopped}")
-    stdout.flush()
-    return right, asked
-
-
-def _ask(q: Question, read, say) -> bool | None:
-    """One question's dialogue; True/False, or None at the end of input."""
-    if q.type == "open":
-        if read("Your answer (one line): ") is None:
-            return None
-        say(f"Model answer: {q.answer}", indent="  ")
-        say(f"Why: {q.explanation}", indent="  ")
-        while True:
-            line = read("Did you get it? [y/n] ")
-            if line is None:
-                return None
-            if line.lower() in ("y", "yes", "n", "no"):
-                return line.lower().startswith("y")
-            say("Please type y or n.")
-    last = letter(len(q.options) - 1) if q.options else ""
-    prompt = {"single": f"Your answer (a letter a-{last}): ",
-              "multiple": f"Your answer (letters a-{last}, e.g. a, c): ",
-              "numeric": "Your answer (a number): "}[q.type]
-    while True:
-        line = read(prompt)
-        if line is None:
-            return None
-        if not line:
-            say(f"– Skipped. The answer is {q.answer_text()}.")
-            say(q.explanation, indent="  ")
-            return False
-        try:
-            if q.type == "numeric":
-                response = parse_number(line)
-            else:
-                response = parse_choices(line, len(q.options))
-                if q.type == "single":
-                    if len(response) != 1:
-                        raise ValueError(f"choose exactly one option, got {line!r}")
-                    response = response[0]
-        except ValueError as err:
-            say(f"Please {err}.")
-            continue
-        right = q.grade(response)
-        say("✓ Right." if right else f"✗ Not quite. The answer is {q.answer_text()}.")
-        say(q.explanation, indent="  ")
-        return right

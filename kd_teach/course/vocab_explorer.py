@@ -39,6 +39,16 @@ def mass_cover(probs: torch.Tensor, share: float = 0.9) -> int:
     return min(int((cumulative < share).sum().item()) + 1, probs.numel())
 
 
+def readable(p: float) -> str:
+    """A probability that stays readable when small: 0.123, 0.004, then 3.1e-05 (never 0.000 for a nonzero one)."""
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+
+
+def short(sentence: str, width: int = 60) -> str:
+    """``sentence`` cut to ``width`` characters with an ellipsis, for a chart title."""
+    return sentence if len(sentence) <= width else sentence[:width - 1].rstrip() + "…"
+
+
 class MaskedWordExplorer:
     """A sentence picker and a T slider over softmax_T(z) of a masked-LM teacher at the sentence's [MASK].
 
@@ -91,25 +101,28 @@ class MaskedWordExplorer:
         self.entropy = float(-torch.xlogy(self.probs, self.probs).sum())       # nats
         self.perplexity = math.exp(self.entropy)                               # "as unsure as a uniform pick among"
         self.n90 = mass_cover(self.probs, 0.9)
-        words = ", ".join(f"{html.escape(t)} {p:.3f}" for t, p in self.top)
+        words = ", ".join(f"'{html.escape(t)}' {readable(p)}" for t, p in self.top)   # quoted: "," and "." are tokens
         self.text.value = (
+            f"<i>{html.escape(self.sentence)}</i><br>"
             f"<b>T = {self.T:.1f}</b> &nbsp; top {self.k}: {words}<br>"
-            f"top-{self.k} mass {self.top_mass:.3f}; the other {self.probs.numel() - self.k:,} tokens hold "
+            f"top-{self.k} mass {readable(self.top_mass)}; the other {self.probs.numel() - self.k:,} tokens hold "
             f"<b>{1 - self.top_mass:.3f}</b>; 90% of the mass takes {self.n90:,} tokens; "
             f"entropy {self.entropy:.2f} nats (as unsure as a uniform pick among {self.perplexity:,.0f} tokens)")
         self.chart.value = figure_png(self.figure())
 
     def figure(self) -> Figure:
-        """Bars of the top-k soft targets, and of everything else as one bar."""
+        """Bars of the top-k soft targets, and of everything else as one bar, on a log scale (at high T the
+        top tokens hold thousandths, which a linear axis would draw as nothing)."""
         fig = Figure(figsize=(7.5, 2.8), layout="constrained")
         ax = fig.subplots()
-        names = [t for t, _ in self.top] + ["all the rest"]
-        ax.bar(names, [p for _, p in self.top] + [1 - self.top_mass],
-               color=["tab:blue"] * self.k + ["tab:gray"])
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("soft target")
+        names = [repr(t) for t, _ in self.top] + ["all the rest"]
+        heights = [p for _, p in self.top] + [1 - self.top_mass]
+        ax.bar(names, heights, color=["tab:blue"] * self.k + ["tab:gray"])
+        ax.set_yscale("log")
+        ax.set_ylim(max(min(h for h in heights if h > 0) / 2, 1e-12), 1)
+        ax.set_ylabel("soft target (log scale)")
         ax.tick_params(axis="x", labelrotation=30)
-        ax.set_title(f"teacher's soft targets for the blank at T = {self.T:.1f}")
+        ax.set_title(f"the blank of \"{short(self.sentence)}\" at T = {self.T:.1f}", fontsize=9)
         return fig
 
     def _ipython_display_(self) -> None:

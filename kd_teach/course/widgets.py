@@ -11,7 +11,6 @@ Python API, exactly as a learner drives it with the mouse or the keyboard.
 from __future__ import annotations
 
 import html
-import io
 import math
 from collections.abc import Sequence
 
@@ -20,34 +19,45 @@ import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.temperature import entropy_at_temperature, softmax_with_temperature
+
+
+T_VALUES = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 15.0, 20.0)  # the slider's stops
 
 
 class TemperatureExplorer:
     """A slider for the temperature T that redraws softmax_T(logits) as bars and prints the entropy.
 
+    The slider steps through :data:`T_VALUES` (an arrow key moves one value): as many stops below 3, where
+    the softmax changes fastest, as above it, and round values such as 0.5 and 1.0 that a linear slider
+    from 0.1 to 20 could not be dragged to.
+
     Args:
         logits: (classes,) raw scores to explore.
         labels: one name per class.
-        T: initial temperature (a finite float > 0).
-        T_min, T_max, step: the slider's range and step (arrow keys move by ``step``).
+        T: initial temperature, one of ``values``.
+        values: the temperatures the slider offers, increasing.
         title: shown above the chart; say whether the logits are real or illustrative.
     Raises:
-        ValueError: if ``logits`` is not 1-D or ``labels`` has another length.
+        ValueError: if ``logits`` is not 1-D, ``labels`` has another length, or ``T`` is not in ``values``.
     """
 
     def __init__(self, logits: torch.Tensor | Sequence[float], labels: Sequence[str], T: float = 1.0,
-                 T_min: float = 0.1, T_max: float = 20.0, step: float = 0.1, title: str = ""):
+                 values: Sequence[float] = None, title: str = ""):
+        values = list(T_VALUES if values is None else values)
+        if T not in values:
+            raise ValueError(f"T must be one of the slider's values {values}, got {T}")
         self.logits = torch.as_tensor(logits, dtype=torch.float64)
         if self.logits.dim() != 1 or len(labels) != self.logits.numel():
             raise ValueError(f"need 1-D logits and one label per class, got logits of shape "
                              f"{tuple(self.logits.shape)} and {len(labels)} labels")
         self.labels = list(labels)
         self.title = title
-        self.slider = widgets.FloatSlider(value=T, min=T_min, max=T_max, step=step, description="T",
-                                          continuous_update=True, readout_format=".1f")
+        self.slider = widgets.SelectionSlider(options=[(f"{t:g}" if t < 1 else f"{t:.1f}", t) for t in values],
+                                              value=T, description="T", continuous_update=True)
         self.text = widgets.HTML()
-        self.chart = widgets.Image(format="png")  # the bar chart, re-rendered on every change
+        self.chart = chart_image()  # the bar chart at its own size (not stretched), re-rendered on every change
         self.slider.observe(lambda change: self.update(), names="value")
         self.widget = widgets.VBox([self.slider, self.text, self.chart])
         self.update()
@@ -63,9 +73,7 @@ class TemperatureExplorer:
         cells = " ".join(f"{label}: {p:.3f}" for label, p in zip(self.labels, self.probs.tolist()))
         self.text.value = (f"<b>T = {self.T:.1f}</b> &nbsp; entropy = {self.entropy:.3f} nats "
                            f"(max {math.log(len(self.labels)):.3f}) <br><span class='kd-probs'>{cells}</span>")
-        png = io.BytesIO()
-        self.figure().savefig(png, format="png", dpi=80)
-        self.chart.value = png.getvalue()
+        self.chart.value = figure_png(self.figure())  # cropped to what is drawn: no edge cut off
 
     def figure(self) -> Figure:
         """The bar chart of the current probabilities."""

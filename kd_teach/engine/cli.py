@@ -187,7 +187,7 @@ def _quiz(args: argparse.Namespace) -> int:
 
     from kd_teach.course.bank import load_bank, pick
     from kd_teach.course.interview import export_markdown, load_sheet, to_jupyterquiz
-    from kd_teach.course.quiz import run_terminal
+    from kd_teach.course.terminal_quiz import run_terminal
 
     where = dict(chapter=args.chapter, topic=args.topic, upto=args.upto)
     try:

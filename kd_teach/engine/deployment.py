@@ -31,6 +31,7 @@ from kd_teach.engine.evaluate import latency_ms_per_sentence, scored_predictions
 from kd_teach.engine.model_folder import model_dir
 from kd_teach.engine.models import count_parameters
 from kd_teach.engine.presets import Preset
+from kd_teach.engine.plot_labels import label_points
 from kd_teach.engine.report import load_results, machine_info, write_json
 from kd_teach.engine.significance import correctness, decode_labels, encode_predictions, share_interval
 
@@ -227,42 +228,41 @@ def plot_frontier(rows: list[dict], labels, reference: list[dict] | None = None,
     ax = fig.subplots()
     ax.fill_between([GOAL["speedup_b1"], 100], 100 * GOAL["share_of_teacher"], 101, color="tab:green", alpha=0.12,
                     label=f"goal: ≥ {GOAL['share_of_teacher']:.0%} of the teacher at ≥ {GOAL['speedup_b1']:g}x")
+    tags = []   # (x, y, text, colour): the points' names, placed apart once everything is drawn
     if reference:
         points = []
         for name in dict.fromkeys(r["name"] for r in reference if r["name"] != "teacher"):
             rs = [r for r in reference if r["name"] == name]
             points.append((100 * statistics.fmean(r["share_of_teacher"] for r in rs),
                            statistics.fmean(r["speedup_b1"] for r in rs), name))
-        for y, x, name in points:   # each label away from its nearest neighbour: close rows stay readable
-            near = min((p for p in points if p[2] != name), key=lambda p: (p[1] - x) ** 2 + ((p[0] - y) / 5) ** 2,
-                       default=(y - 1, x, name))
+        for y, x, name in points:
             ax.scatter(x, y, color="tab:gray", s=25)
-            ax.annotate(name, (x, y), fontsize=7, color="tab:gray", xytext=(3, 4 if near[0] < y else -9),
-                        textcoords="offset points")
+            tags.append((x, y, name, "tab:gray"))
     colours = dict(zip(RUNTIMES, ("tab:blue", "tab:orange", "tab:purple", "tab:red")))
     summary = deployment_summary(rows, labels)
     students = list(dict.fromkeys(e["name"] for e in summary if e["name"] != "teacher"))
-    for i, e in enumerate(e for e in summary if e["name"] != "teacher"):   # runtimes apart: labels alternate
+    for e in (e for e in summary if e["name"] != "teacher"):
         y = 100 * e["share_of_teacher"]
         ax.errorbar(e["speedup_b1"], y, xerr=e["speedup_b1_sd"], fmt="o", color=colours[e["runtime"]], capsize=2,
                     yerr=[[y - 100 * e["share_low"]], [100 * e["share_high"] - y]])
         label = e["runtime"] if len(students) == 1 else f"{e['name']} ({e['runtime']})"
-        ax.annotate(label, (e["speedup_b1"], 100 * e["share_of_teacher"]), fontsize=7, color=colours[e["runtime"]],
-                    xytext=(4, 6 if i % 2 else -12), textcoords="offset points")
+        tags.append((e["speedup_b1"], y, label, colours[e["runtime"]]))
     for e in (e for e in summary if e["name"] == "teacher"):   # at 1x by definition; int8 may cost it accuracy
-        ax.scatter(e["speedup_b1"], 100 * e["share_of_teacher"], marker="s", color=colours[e["runtime"]])
-    ax.annotate("teacher", (1, 100), fontsize=7, xytext=(6, -4), textcoords="offset points")
+        ax.scatter(e["speedup_b1"], 100 * e["share_of_teacher"], marker="s", color=colours[e["runtime"]], zorder=3,
+                   clip_on=False)
+    tags.append((1, 100, "teacher", "black"))
     for runtime, colour in colours.items():
         ax.scatter([], [], color=colour, label=runtime)
     top = max([e["speedup_b1"] + e["speedup_b1_sd"] for e in summary] + [GOAL["speedup_b1"]]) * 1.2
     ax.set_xlim(0, top)
-    ax.set_ylim(min([60.0] + [100 * e["share_low"] - 2 for e in summary]), 102)
+    ax.set_ylim(min([60.0] + [100 * e["share_low"] - 2 for e in summary]), 103)
     ax.set_xlabel("batch-1 speed-up over the teacher in the same runtime (x; bars: sd over seeds)")
     ax.set_ylabel("% of the teacher's dev accuracy (bars: 95% interval)")
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower right", fontsize=7)
     ax.set_title(f"{', '.join(students)} served four ways, each against the teacher served the same way "
                  "(grey: the results table, torch)" + (f"\n{caption}" if caption else ""), fontsize=9)
     ax.grid(alpha=0.3)
+    label_points(ax, tags)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig

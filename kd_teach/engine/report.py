@@ -228,18 +228,23 @@ def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: 
     """
     from matplotlib.figure import Figure  # no pyplot: works in scripts and notebooks alike
 
+    from kd_teach.engine.plot_labels import label_points
+
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, key, label in ((axes[0], "params", "parameters (millions)"),
                            (axes[1], "latency_ms_b32", "CPU latency, ms per sentence at batch 32")):
-        for row in rows:
-            x = row[key] / 1e6 if key == "params" else row[key]
-            ax.scatter(x, row["accuracy"], s=60)
-            ax.annotate(row["name"], (x, row["accuracy"]), textcoords="offset points", xytext=(5, 5))
+        points = [(row[key] / 1e6 if key == "params" else row[key], row["accuracy"], row["name"]) for row in rows]
+        for x, y, _ in points:
+            ax.scatter(x, y, s=60)
         ax.set_xlabel(label)
         ax.set_ylabel(f"{task} dev accuracy")
         ax.grid(alpha=0.3)
+        ax.margins(x=0.15, y=0.1)                       # room for the names at the edges
     fig.suptitle(f"{task}: accuracy against size and speed")
+    for ax, key in zip(axes, ("params", "latency_ms_b32")):
+        label_points(ax, [(r[key] / 1e6 if key == "params" else r[key], r["accuracy"], r["name"]) for r in rows],
+                     fontsize=8)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
