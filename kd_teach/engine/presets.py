@@ -195,7 +195,7 @@ PRESETS: dict[str, Preset] = {
         distilbert=DistilBertSettings(steps=30, batch_size=8, grad_accum=2, task_epochs=1, task_lr=1e-4),
         tinybert=TinyBertSettings(student=StudentSize(layers=2, hidden=96, heads=12, ffn=384), general_steps=30,
                                   general_batch_size=16, general_lr=1e-3, task_size=500, step1_epochs=1,
-                                  step1_lr=1e-3, step2_epochs=3, step2_lr=1e-3, augment=AugmentSettings(N=1)),
+                                  step1_lr=1e-3, step2_epochs=1, step2_lr=1e-3, augment=AugmentSettings(N=1)),
     ),
     "cpu": Preset(
         # Hinton et al.'s transfer-set setting: labels are scarce (2,000 labelled sentences), unlabelled text is not
