@@ -31,6 +31,7 @@ CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, s
     "04_distilbert": [("distilbert", "distilbert-init"),                 # what pre-training distillation buys
                       ("distilbert", "distilbert-random"),               # what the teacher's layers buy (Table 4)
                       ("distilbert-init", "hinton-kd-distilbert-shape"), # the same, without the corpus stage
+                      ("distilbert-random", "hinton-kd-distilbert-shape"),  # the corpus stage, from a random start
                       ("hinton-kd-distilbert-shape", "hinton-kd")],      # size and shape, at one initialisation
     "07_task_distillation": [("tinybert", "hinton-kd-tinybert-shape"),                        # Table 1, equal size
                              ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-td"),   # Table 5
