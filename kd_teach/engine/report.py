@@ -219,8 +219,17 @@ def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None
     return fig
 
 
+def run_caption(rows: list[dict]) -> str:
+    """What a plot of ``rows`` was made with: "preset cpu, seed 0" or "preset cpu, seeds 0, 1, 2"."""
+    presets = sorted({str(r.get("preset")) for r in rows if r.get("preset") is not None})
+    seeds = sorted({int(r["seed"]) for r in rows if r.get("seed") is not None})
+    return (f"preset {', '.join(presets) or 'unknown'}, seed{'s' * (len(seeds) != 1)} "
+            f"{', '.join(map(str, seeds)) or 'unknown'}")
+
+
 def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: str = "SST-2"):
-    """Accuracy against parameters and against latency (batch 32), one labelled point per row, on ``task``'s dev set.
+    """Accuracy against parameters and against latency (batch 32), one labelled point per row, on ``task``'s dev set;
+    the title names the rows' preset and seeds (:func:`run_caption`).
 
     Saves a PNG at ``path`` when given; returns the matplotlib figure.
     """
@@ -240,7 +249,7 @@ def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: 
         ax.set_ylabel(f"{task} dev accuracy")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.1)                       # room for the names at the edges
-    fig.suptitle(f"{task}: accuracy against size and speed")
+    fig.suptitle(f"{task}: accuracy against size and speed ({run_caption(rows)})")
     for ax, named in points.items():                    # once both panels are drawn: labels placed on the final layout
         label_points(ax, named, fontsize=8)
     if path is not None:
