@@ -56,7 +56,8 @@ notebooks: setup
 	    --ExecutePreprocessor.timeout=3600 "notebooks/$$nb.ipynb" || exit 1; \
 	done
 
-# Re-create exercises/ (and solutions/*.ipynb) from the solution notebooks in solutions/*.py.
+# Re-create exercises/ (and solutions/*.ipynb) from the solution notebooks in solutions/*.py; the solution
+# notebooks rewritten are run and stored with their outputs (every checker's line), for a teacher to read.
 exercises: setup
 	$(BIN)/kd-teach exercises build
 

@@ -180,9 +180,8 @@ assert abs(sum(claimed[5.0]) - 1.05) < 1e-9 and claimed[5.0][2] > claimed[5.0][1
 # Here is a **real** teacher: the pretrained all-MiniLM-L6-v2 encoder (6 layers, hidden 384,
 # 22.7 M parameters, installed from PyPI) fine-tuned on the SST-2 sentiment task. Fine-tuning
 # happens once and is cached. `PRESET` sets its scale: `smoke` (the default, and what the
-# tests run: about 30 s to fine-tune once) or `cpu` (2,000 labelled sentences, about 70 s on two
-# cores; the stored outputs below). Either way the teacher is far from perfect, which makes its
-# uncertainty easy to see.
+# tests run: a few hundred sentences) or `cpu` (2,000 labelled sentences; the stored outputs
+# below). Either way the teacher is far from perfect, which makes its uncertainty easy to see.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")

@@ -44,9 +44,9 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %% [markdown]
 # `PRESET` sets the scale of everything this notebook trains. A **preset** is a named set of
 # sizes (`kd_teach.engine.presets`): `smoke` (the default, and what the test suite runs: a few hundred
-# sentences and tiny students, about a minute here, numbers that mean nothing) or `cpu` (the
-# course's real scale: about 5 minutes on two cores once the teacher is cached). The outputs
-# stored in this notebook were made at `cpu` (`make notebooks PRESET=cpu`).
+# sentences and tiny students, numbers that mean nothing) or `cpu` (the course's real scale).
+# The cell that trains prints, before it starts, how long the reference run took at `cpu`. The
+# outputs stored in this notebook were made at `cpu` (`make notebooks PRESET=cpu`).
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
@@ -376,7 +376,7 @@ label_curve_figure(curve["points"])
 #   most labels at which KD's gain is resolved (+10.2 [+8.5, +11.8]; at 8,000 +0.9 [-0.4, +2.3]).
 #   Choosing on dev and then reporting dev would flatter the choice: the dev numbers above are
 #   read only after it was made.
-
+#
 # ## Next: exercise 02, then the quiz
 #
 # Practise what this chapter taught in [`exercises/02_hinton_kd.ipynb`](../exercises/02_hinton_kd.ipynb): each

@@ -77,11 +77,11 @@ torch.set_printoptions(precision=4, sci_mode=False)
 
 # %% [markdown]
 # `PRESET` sets the scale (`kd_teach.engine.presets`). `smoke`, the default and what the test suite
-# runs, takes about 2 minutes here: a few dozen training steps whose numbers mean little.
-# `cpu` is the course's real scale and what the stored outputs show (`make notebooks
-# PRESET=cpu`): about 30 minutes on two cores (sections 4 and 5 distil on the corpus four
-# times, section 6 trains the chapter's two rows), plus 29 minutes once to prepare the MLM
-# teacher. `gpu-full` is the papers' scale, for a GPU.
+# runs: a few dozen training steps whose numbers mean little. `cpu` is the course's real scale
+# and what the stored outputs show (`make notebooks PRESET=cpu`): sections 4 and 5 distil on the
+# corpus four times, section 6 trains the chapter's rows, and the MLM teacher is prepared once;
+# the cells that train the MLM teacher and the rows print, before they start, how long the
+# reference run took. `gpu-full` is the papers' scale, for a GPU.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
@@ -112,6 +112,9 @@ assert int(corpus.counts.sum()) == sum(len(ids) for ids in corpus.train["input_i
 # prediction is the original token.
 
 # %%
+from kd_teach.course.chapters import mlm_teacher_estimate
+
+print(mlm_teacher_estimate(preset.name))   # before it may train: how long
 teacher_mlm, info = mlm_teacher(preset, corpus)
 print(f"held-out masked-token accuracy: {info['accuracy_before']:.3f} with a fresh head, "
       f"{info['accuracy_after']:.3f} after {info['steps']} steps of batch {info['batch_size']} "
@@ -481,8 +484,9 @@ Markdown(beside_reference(own, reference))
 #   parameters), so the student has about three quarters of the teacher's parameters and
 #   runs about 1.9 times as fast at batch 32. For BERT-base the paper reports 40% fewer
 #   parameters and 60% faster inference, and 97% of BERT's GLUE score.
-# - **Cost** per seed on 2 cores, once the teachers are cached: pre-training distillation
-#   about 240 s, SST-2 training about 220 s per row (2,016 steps).
+# - **Cost** per seed on 2 cores, once the teachers are cached (the reference's times in
+#   `results/cpu/results.json`): pre-training distillation about 240 s, SST-2 training about
+#   220 s per row (2,016 steps).
 #
 # ## Next: exercise 04, then the quiz
 #

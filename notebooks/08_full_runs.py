@@ -140,8 +140,8 @@ assert d.low > 0 and d.high - d.low < np.hypot(a.high - a.low, b.high - b.low)  
 # | preset | teacher | data | meant for |
 # |---|---|---|---|
 # | `gpu-full` | BERT-base | all 67,349 SST-2 sentences; the papers' epochs, learning rates, 20 augmented sentences per example; bf16 | a GPU: hours |
-# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 2,000 labelled + 30,256 unlabelled sentences; hundreds to thousands of distillation steps | 2 CPU cores: the spine about 5 minutes per seed; every row about 25 minutes per seed once the teachers are cached, plus 30 minutes once for the MLM teacher |
-# | `smoke` | all-MiniLM-L6-v2 | a few hundred to 2,000 sentences, tiny students | the test suite: every row in about a minute, numbers that mean little |
+# | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 2,000 labelled + 30,256 unlabelled sentences; hundreds to thousands of distillation steps | 2 CPU cores: the run cell prints, before it starts, how long the reference run took |
+# | `smoke` | all-MiniLM-L6-v2 | a few hundred to 2,000 sentences, tiny students | the test suite: every row in under a minute, numbers that mean little |
 #
 # `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
 # `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the

@@ -30,7 +30,8 @@ def rerun(path: Path, cells: list[int], preset: str, prelude: str = "", timeout:
         raise ValueError(f"cells {wrong} of {path} are not code cells (it has {len(nb.cells)} cells)")
     part = copy.deepcopy(nb)
     part.cells = [nbformat.v4.new_code_cell(prelude)] * bool(prelude) + [copy.deepcopy(nb.cells[i]) for i in cells]
-    os.environ.update(KD_TEACH_PRESET=preset, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    os.environ.update(KD_TEACH_PRESET=preset, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
+                      HF_DATASETS_DISABLE_PROGRESS_BARS="1")
     NotebookClient(part, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     for i, cell in zip(cells, part.cells[bool(prelude):]):

@@ -110,7 +110,7 @@ print("teacher logit gaps (first 8):", (z_t[:, 1] - z_t[:, 0])[:8])
 # For logits small next to T, the gradient is about (z_s - z_t) / (B * C * T²) (Section 2.1),
 # so doubling T divides it by about 4. These teacher logits differ by a few units, not much
 # less than T = 4, so the ratio should be a little above 1/4.
-ratio = 0.3
+ratio = 0.27
 ### END SOLUTION
 
 # %%

@@ -24,3 +24,18 @@ def test_a_cached_teachers_dev_scores_are_kept_per_dev_set(tmp_path):
     assert teacher_dev_scores(info, other) is None and teacher_dev_scores(info, shorter) is None
     store_teacher_dev_scores(info, other, 1.0, "1")                               # both kept
     assert teacher_dev_scores(info, dev) == (0.5, "10") and teacher_dev_scores(info, other) == (1.0, "1")
+
+
+def test_quiet_transformers_hides_progress_bars_and_restores_them():
+    from transformers.utils import logging as hf_logging
+
+    from kd_teach.engine.models import quiet_transformers
+
+    before = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    try:
+        with quiet_transformers():
+            assert not hf_logging.is_progress_bar_enabled()   # no "Loading weights" bar in a stored output
+        assert hf_logging.is_progress_bar_enabled()           # the user's setting is theirs again
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()

@@ -1,4 +1,5 @@
 """Each chapter's table: its own rows in a fixed order, the committed reference, the learner's run beside it."""
+import json
 import pytest
 
 from kd_teach.course.chapters import (CHAPTER_COMPARISONS, CHAPTER_ROWS, beside_reference, chapter_reference,
@@ -77,8 +78,16 @@ def test_a_cell_that_trains_says_how_long_before_it_starts():
     assert "seconds" in training_estimate("smoke", ("teacher",)) and "No reference time" in training_estimate(
         "gpu-full", ("teacher",))
     assert "no reference time for nonexistent" in training_estimate("cpu", ("teacher", "nonexistent"))
+    from kd_teach.course.chapters import mlm_teacher_estimate
+
+    minutes = int(mlm_teacher_estimate("cpu").split("about ")[1].split(" minutes")[0])
+    reference = json.loads((Path(__file__).resolve().parents[1] / "results/cpu/results.json").read_text())["rows"]
+    assert minutes == round(max(r.get("mlm_teacher_seconds") or 0 for r in reference) / 60) > 0
+    assert "seconds" in mlm_teacher_estimate("smoke") and "No reference time" in mlm_teacher_estimate("gpu-full")
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     for source in sorted(notebooks.glob("0*.py")):
         s = source.read_text()
         if "run_sst2(preset" in s:       # every training run of a chapter prints its estimate first
             assert s.index("print(training_estimate(") < s.index("run_sst2(preset"), source.name
+        if "mlm_teacher(preset" in s:    # and so does the first cell that may prepare the MLM teacher
+            assert s.index("print(mlm_teacher_estimate(") < s.index("mlm_teacher(preset"), source.name

@@ -44,3 +44,15 @@ def test_a_chapter_with_an_exercise_sends_the_learner_to_it_before_its_quiz(sour
     link = f"](../exercises/{source.stem}.ipynb)"
     assert link in text, f"{source.name} does not link its exercise"
     assert text.index(link) < text.index("# ## Check yourself"), f"{source.name}: the exercise comes before the quiz"
+
+
+def test_the_readmes_counts_are_the_codes():
+    """Counts in the README go stale as the bank grows (it once said 178 questions beside 184)."""
+    from kd_teach.course.bank import SYLLABUS, load_bank
+    from kd_teach.course.interview import load_sheet
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    said = re.search(r"A bank of (\d+) questions .* over the (\d+) items of the syllabus", readme)
+    entries = re.search(r"interview\.yaml`, (\d+) entries\)", readme)
+    assert said and entries, "the README no longer states the bank's counts where this test looks"
+    assert (int(said[1]), int(said[2]), int(entries[1])) == (len(load_bank()), len(SYLLABUS), len(load_sheet()))

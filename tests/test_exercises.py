@@ -17,6 +17,42 @@ def test_exercises_are_up_to_date_with_the_solutions():
     assert not stale, f"out of date with solutions/: {stale}; run `kd-teach exercises build`"
 
 
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", SOLUTIONS, ids=lambda p: p.stem)
+def test_every_solution_notebook_is_stored_run_with_its_checkers_passing(notebook):
+    """A teacher reads the solutions without a kernel: every code cell ran (in order) and every checker called
+    printed its success line; no error, no stderr (`kd-teach exercises build` runs what it rewrites)."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.execution_count for c in code]
+    assert all(counts) and counts == sorted(counts), f"{notebook.name} is not stored run: `kd-teach exercises build`"
+    for cell in code:
+        kinds = {o.get("name", o["output_type"]) for o in cell.outputs}
+        assert not kinds & {"error", "stderr"}, f"{notebook.name}: {cell.source[:80]!r} stored {kinds}"
+        text = "".join(o.get("text", "") for o in cell.outputs if o["output_type"] == "stream")
+        calls = [l for l in cell.source.splitlines() if l.startswith("check_") or l.startswith("check(")]
+        assert text.count("✓") >= len(calls) and "✗" not in text, \
+            f"{notebook.name}: a checker in {cell.source[:80]!r} did not pass: {text[-300:]!r}"
+
+
+def test_a_rebuild_keeps_a_run_solutions_outputs_and_reruns_one_that_changed(tmp_path):
+    from kd_teach.course.exercises import build
+
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    sol.mkdir()
+    (sol / "01_demo.py").write_text("# %%\nx = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\nprint(x + y)\n")
+    assert len(build(sol, ex, run=False)) == 3
+    stored = nbformat.read(sol / "01_demo.ipynb", as_version=4)
+    stored.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="3\n")]
+    nbformat.write(stored, sol / "01_demo.ipynb")
+    assert build(sol, ex, run=False) == [] and stale_files(sol, ex) == []       # outputs are not staleness
+    assert nbformat.read(sol / "01_demo.ipynb", as_version=4).cells[0].outputs   # and survive a rebuild
+    (sol / "01_demo.py").write_text("# %%\nx = 2\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\nprint(x + y)\n")
+    assert stale_files(sol, ex) == [ex / "01_demo.py", ex / "01_demo.ipynb", sol / "01_demo.ipynb"]
+
+
 def test_there_is_an_exercise_notebook_per_chapter_and_the_find_the_bug_set():
     assert [p.stem for p in EXERCISES] == ["01_dark_knowledge", "02_hinton_kd", "03_teacher_student",
                                             "04_distilbert", "05_transformer_distillation",

@@ -79,9 +79,11 @@ def test_the_explorer_follows_its_controls_on_the_reference_table():
     assert explorer.best == best_under_budget(explorer.points, teacher["cost"] / 2)
     assert explorer.best["name"] != "teacher" and explorer.best["name"] in explorer.front
     assert f"<b>{explorer.best['name']}</b>" in explorer.text.value
+    assert explorer.figure().axes[0].get_title() == "means over the seeds (preset cpu, seeds 0, 1, 2)"
     explorer.seed_boxes[0].value = False                           # the teacher ran with seed 0 only
     assert "teacher" not in {p["name"] for p in explorer.points}
     assert all(p["n"] == 2 for p in explorer.points)
+    assert explorer.figure().axes[0].get_title().endswith("(preset cpu, seeds 1, 2)")
     explorer.rows_box.value = ("baseline", "hinton-kd")
     assert explorer.front == pareto_front(mean_points([r for r in rows if r["name"] in ("baseline", "hinton-kd")],
                                                       "latency_ms_b1", [1, 2]))

@@ -151,3 +151,15 @@ def test_run_label_names_preset_date_and_machine():
     label = run_label("cpu")
     assert label.startswith(f"preset cpu; run {datetime.date.today().isoformat()} on ")
     assert ("CPU cores" in label or "GPU" in label) and f"torch {torch.__version__}" in label
+
+
+def test_the_results_plot_names_its_preset_and_seeds():
+    from kd_teach.engine.report import plot_results, run_caption
+
+    rows = [{"name": n, "seed": s, "preset": "cpu", "params": p, "latency_ms_b32": ms, "accuracy": acc}
+            for n, s, p, ms, acc in (("teacher", 0, 22.7e6, 4.0, 0.83), ("hinton-kd", 0, 11.2e6, 2.0, 0.79),
+                                     ("hinton-kd", 1, 11.2e6, 2.1, 0.78))]
+    assert run_caption(rows) == "preset cpu, seeds 0, 1"
+    assert run_caption(rows[:2]) == "preset cpu, seed 0"
+    assert run_caption([{"name": "x"}]) == "preset unknown, seeds unknown"
+    assert plot_results(rows[:2])._suptitle.get_text() == "SST-2: accuracy against size and speed (preset cpu, seed 0)"

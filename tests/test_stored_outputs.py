@@ -101,3 +101,37 @@ def test_every_stored_quiz_shows_its_answer_key_without_a_kernel(path):
         pages = ["".join(o["data"]["text/html"]) for o in cell["outputs"] if "text/html" in o.get("data", {})]
         assert pages and all("<details><summary>Answer key" in p for p in pages), \
             f"{path.name}: a stored quiz has no answer key (python scripts/rerun_cells.py {path.relative_to(ROOT)} N)"
+
+
+RUN_TIME = re.compile(r"\b\d[\d,.]*\s?(?:s|seconds?|minutes?|min|hours?)\b")
+SOURCES = ("paper", "et al.", "benchmarks/", "results/")   # where a quoted time may come from
+
+
+def sentences(markdown: str) -> list[str]:
+    """A markdown cell's sentences; a list item, a table row and a heading start a new one."""
+    blocks = re.split(r"\n\s*\n|\n(?=\s*(?:[-*|#>]|\d+\.)\s)", markdown)
+    return [s for block in blocks for s in re.split(r"(?<=[.!?])\s+(?=[A-Z`*(])", block) if s.strip()]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "exercises").glob("[0-9]*.ipynb")), ids=lambda p: p.stem)
+def test_a_time_in_prose_names_its_source(path):
+    """A run time written into prose goes stale as the code changes (02 once said "about 5 minutes" beside a stored
+    3,020 s). Times a learner waits for are printed by the cell, from the reference run
+    (kd_teach.course.chapters.training_estimate); prose quotes a time only with its source: a paper, a benchmark
+    script or a committed results file."""
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        for sentence in sentences("".join(cell["source"])):
+            if RUN_TIME.search(sentence):
+                assert any(s in sentence for s in SOURCES), (
+                    f"{path.name} cell {i} quotes a time without its source: {' '.join(sentence.split())!r}. "
+                    f"Print it from the reference in the cell (training_estimate), or name where it comes from "
+                    f"({', '.join(SOURCES)})")
+
+
+def test_the_time_rule_catches_an_unsourced_time():
+    bad = "- The paper's recipe.\n- The `cpu` preset takes about 5 minutes on two cores. It is cached."
+    good = "DistilBERT trained for 90 hours (the paper). The reference took 240 s (`results/cpu/results.json`)."
+    assert [bool(RUN_TIME.search(s)) and not any(x in s for x in SOURCES) for s in sentences(bad)] == [False, True, False]
+    assert not any(RUN_TIME.search(s) and not any(x in s for x in SOURCES) for s in sentences(good))

@@ -155,3 +155,19 @@ def training_estimate(preset_name: str, rows: tuple[str, ...], reference: str = 
             f"(2 CPU cores) that took {minutes} with nothing cached"
             + (f" (no reference time for {', '.join(unknown)})" if unknown else "")
             + "; a teacher or row already cached is only measured, in seconds.")
+
+
+def mlm_teacher_estimate(preset_name: str, reference: str = "cpu") -> str:
+    """One sentence, to print before :func:`kd_teach.engine.cache.mlm_teacher` runs: how long preparing the
+    masked-LM teacher took in the reference run (a row's ``mlm_teacher_seconds``), or, for a preset the
+    reference was not measured at, that no time is known. Once cached it loads in seconds."""
+    if preset_name == "smoke":
+        return "At `smoke` the MLM teacher trains in seconds, once; then it is cached."
+    if preset_name != "cpu":
+        return f"No reference time for preset `{preset_name}`: the reference was measured at `cpu` on 2 CPU cores."
+    table = json.loads((reference_results(reference) / "results.json").read_text())["rows"]
+    seconds = max((r.get("mlm_teacher_seconds") or 0.0 for r in table), default=0.0)
+    if not seconds:
+        return f"No reference time for the MLM teacher in results/{reference}/."
+    return (f"Preparing the MLM teacher took about {round(seconds / 60):,} minutes in the reference run at `cpu` "
+            f"(2 CPU cores); once cached (kd-teach prepare-teacher mlm) it loads in seconds.")

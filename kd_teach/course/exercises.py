@@ -12,10 +12,15 @@ A solution notebook (a jupytext percent ``.py`` under ``solutions/``) marks each
 block's indentation, ``raise NotImplementedError("write the body of softmax_with_temperature here")``,
 and changes nothing else. The text after ``BEGIN SOLUTION`` names what to write; without it,
 the enclosing function's name does. :func:`build` writes ``exercises/<name>.py`` and ``.ipynb``
-for learners and ``solutions/<name>.ipynb`` for teachers (``kd-teach exercises build``).
+for learners and ``solutions/<name>.ipynb`` for teachers (``kd-teach exercises build``), and runs each
+solution notebook it rewrote (:func:`execute`), so a teacher reads every checker passing without a kernel.
+A solution notebook is up to date when its cells' sources are the source file's: its stored outputs
+are the run's, not part of the comparison.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -99,22 +104,63 @@ def expected_files(solutions_dir: str | Path, exercises_dir: str | Path) -> dict
     return files
 
 
-def build(solutions_dir: str | Path = "solutions", exercises_dir: str | Path = "exercises") -> list[Path]:
-    """Write the exercise notebooks (``.py`` and ``.ipynb``) and the solutions' ``.ipynb``.
+def _cells(ipynb_text: str) -> list[tuple[str, str]]:
+    """(cell type, source) of every cell: a notebook without its outputs."""
+    return [(c["cell_type"], "".join(c["source"])) for c in json.loads(ipynb_text)["cells"]]
+
+
+def _up_to_date(path: Path, text: str, solutions_dir: Path) -> bool:
+    """Whether ``path`` holds ``text``: byte for byte, or for a solution notebook cell for cell (its outputs are
+    the stored run's)."""
+    if not path.is_file():
+        return False
+    if path.suffix == ".ipynb" and path.parent == solutions_dir:
+        return _cells(path.read_text()) == _cells(text)
+    return path.read_text() == text
+
+
+def execute(notebook: str | Path, timeout: int = 900) -> None:
+    """Run ``notebook`` in a fresh kernel from the repository root (where the solutions find ``results/``) and
+    store its outputs, as a teacher should read it: every checker's line printed.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: if a cell fails (a checker that does not pass, say).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(notebook.resolve().parents[1])}}).execute()
+    nbformat.write(nb, notebook)
+
+
+def build(solutions_dir: str | Path = "solutions", exercises_dir: str | Path = "exercises",
+          run: bool = True) -> list[Path]:
+    """Write the exercise notebooks (``.py`` and ``.ipynb``) and the solutions' ``.ipynb``; run each solution
+    notebook written (:func:`execute`) unless ``run`` is False.
 
     Returns:
         The files written or rewritten (those already up to date are left alone).
     """
+    solutions_dir = Path(solutions_dir)
     written = []
     for path, text in expected_files(solutions_dir, exercises_dir).items():
-        if not path.is_file() or path.read_text() != text:
+        if not _up_to_date(path, text, solutions_dir):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             written.append(path)
+            if run and path.suffix == ".ipynb" and path.parent == solutions_dir:
+                execute(path)
     return written
 
 
 def stale_files(solutions_dir: str | Path = "solutions", exercises_dir: str | Path = "exercises") -> list[Path]:
-    """Generated files that are missing or differ from what :func:`build` would write."""
+    """Generated files that are missing or differ from what :func:`build` would write (a solution notebook's
+    stored outputs aside)."""
     return [p for p, text in expected_files(solutions_dir, exercises_dir).items()
-            if not p.is_file() or p.read_text() != text]
+            if not _up_to_date(p, text, Path(solutions_dir))]

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from kd_teach.course.attention_view import chart_image, figure_png
 from kd_teach.engine.frontier import COSTS, best_under_budget, mean_points, pareto_front
 from kd_teach.engine.plot_labels import label_points
+from kd_teach.engine.report import run_caption
 from kd_teach.engine.significance import accuracy_interval, correctness, decode_labels
 
 
@@ -149,6 +150,8 @@ class LeaderboardExplorer:
         ax.set_xlabel(COSTS[self.cost])
         ax.set_ylabel("SST-2 dev accuracy" + (" (bars: 95% interval)" if self.labels is not None else " (bars: sd)"))
         ax.legend(loc="lower right", fontsize=8)
+        chosen = [r for r in self.rows if r.get("seed") in self.seeds]
+        ax.set_title(f"means over the seeds ({run_caption(chosen)})", fontsize=9)
         ax.margins(x=0.12)                              # room for the names at the edges
         label_points(ax, [(p["cost"], p["accuracy"], p["name"]) for p in self.points])
         return fig

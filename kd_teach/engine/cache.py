@@ -37,6 +37,13 @@ CACHE_ENV = "KD_TEACH_CACHE_DIR"
 _FORMAT = 2  # bump when the fine-tuning recipe changes, to invalidate old teachers (2: fused AdamW)
 
 
+def _quietly(call, *args, **kwargs):
+    """``call(*args, **kwargs)`` without transformers' progress bars and load reports (a cached model is
+    local and small: its "Loading weights" bar is noise in a notebook)."""
+    with quiet_transformers():
+        return call(*args, **kwargs)
+
+
 def cache_dir() -> Path:
     """The cache root: ``$KD_TEACH_CACHE_DIR`` or ``~/.cache/kd_teach``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "kd_teach").expanduser()
@@ -157,10 +164,10 @@ def finetuned_teacher(preset: Preset, data: TextClassificationData,
         info = {"teacher": name or DEFAULT_TEACHER, "preset": preset.name,
                 "train_seconds": stage.train.seconds, "steps": stage.train.steps,
                 "history": stage.train.history}
-        return info, lambda d: stage.model.save_pretrained(d / "model")
+        return info, lambda d: _quietly(stage.model.save_pretrained, d / "model")
 
     info, was_cached = cached(folder, build, "teacher.json")
-    model = AutoModelForSequenceClassification.from_pretrained(folder / "model")
+    model = _quietly(AutoModelForSequenceClassification.from_pretrained, folder / "model")
     return model.eval(), {**info, "path": str(folder / "model"), "key": folder.name, "cached": was_cached}
 
 
@@ -213,10 +220,10 @@ def mlm_teacher(preset: Preset, corpus: Corpus | None = None, teacher_name: str 
             info.update(train_seconds=stage.train.seconds, history=stage.train.history, evals=stage.train.evals,
                         accuracy_after=stage.train.evals[-1]["masked_accuracy"])
         log(f"MLM teacher: held-out masked-token accuracy after {info['steps']} steps {info['accuracy_after']:.4f}")
-        return info, lambda d: teacher.save_pretrained(d / "model")
+        return info, lambda d: _quietly(teacher.save_pretrained, d / "model")
 
     info, was_cached = cached(folder, build, "teacher.json")
-    model = BertForMaskedLM.from_pretrained(folder / "model")
+    model = _quietly(BertForMaskedLM.from_pretrained, folder / "model")
     return model.eval(), {**info, "path": str(folder / "model"), "cached": was_cached}
 
 

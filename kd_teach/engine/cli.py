@@ -9,7 +9,7 @@
     kd-teach evaluate PATH_OR_HUB_ID [--preset P] [--dev-size N] [--tokenizer NAME] [--json]
     kd-teach quiz [--topic SLUG] [--chapter NAME | --upto NAME] [--n N] [--seed N] [--no-shuffle]
                   [--export md|jupyterquiz] [--output FILE]
-    kd-teach exercises build|check [--solutions DIR] [--exercises DIR]
+    kd-teach exercises build|check [--solutions DIR] [--exercises DIR] [--no-run]
 """
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="build: (re)write exercises/ and solutions/*.ipynb; check: exit 1 if any is out of date")
     ex.add_argument("--solutions", default="solutions", metavar="DIR", help="solution sources (default: solutions)")
     ex.add_argument("--exercises", default="exercises", metavar="DIR", help="where exercises go (default: exercises)")
+    ex.add_argument("--no-run", action="store_true",
+                    help="build: do not run the solution notebooks rewritten (by default they are run and stored "
+                         "with their outputs, every checker's line shown)")
     ev = sub.add_parser("evaluate", help="measure any sequence classifier (a folder or hub id) as the results table "
                                          "measures its rows: dev accuracy, parameters, size, CPU latency")
     ev.add_argument("model", metavar="PATH_OR_HUB_ID",
@@ -171,7 +174,7 @@ def _exercises(args: argparse.Namespace) -> int:
             print("kd-teach: exercises are up to date" if not stale else
                   "kd-teach: run `kd-teach exercises build` to regenerate them")
             return 1 if stale else 0
-        written = build(args.solutions, args.exercises)
+        written = build(args.solutions, args.exercises, run=not args.no_run)
     except (FileNotFoundError, ValueError) as err:
         print(f"kd-teach: error: {err}", file=sys.stderr)
         return 2

@@ -30,8 +30,8 @@ from kd_teach.engine.deploy import RUNTIMES, check_runtime, deploy
 from kd_teach.engine.evaluate import latency_ms_per_sentence, scored_predictions
 from kd_teach.engine.model_folder import model_dir
 from kd_teach.engine.models import count_parameters
-from kd_teach.engine.presets import Preset
 from kd_teach.engine.plot_labels import label_points
+from kd_teach.engine.presets import Preset
 from kd_teach.engine.report import load_results, machine_info, write_json
 from kd_teach.engine.significance import correctness, decode_labels, encode_predictions, share_interval
 

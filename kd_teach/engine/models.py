@@ -85,19 +85,23 @@ def load_tokenizer(name: str | None = None) -> PreTrainedTokenizerBase:
 
 @contextmanager
 def quiet_transformers():
-    """transformers logs errors only inside the block; its previous verbosity is restored after.
+    """transformers logs errors only and draws no progress bar inside the block; both are restored after.
 
     Loading a pretrained encoder under a new head prints a "MISSING" load report for the head's
-    weights: expected when the head is what we asked for, and noise in a notebook's stored outputs.
+    weights: expected when the head is what we asked for, and noise in a notebook's stored outputs;
+    so are the "Loading weights" and "Writing model shards" bars of a small local model.
     """
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 @contextmanager

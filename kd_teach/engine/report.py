@@ -221,8 +221,17 @@ def label_curve_figure(points: list[dict], path: str | os.PathLike | None = None
     return fig
 
 
+def run_caption(rows: list[dict]) -> str:
+    """What a plot of ``rows`` was made with: "preset cpu, seed 0" or "preset cpu, seeds 0, 1, 2"."""
+    presets = sorted({str(r.get("preset")) for r in rows if r.get("preset") is not None})
+    seeds = sorted({int(r["seed"]) for r in rows if r.get("seed") is not None})
+    return (f"preset {', '.join(presets) or 'unknown'}, seed{'s' * (len(seeds) != 1)} "
+            f"{', '.join(map(str, seeds)) or 'unknown'}")
+
+
 def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: str = "SST-2"):
-    """Accuracy against parameters and against latency (batch 32), one labelled point per row, on ``task``'s dev set.
+    """Accuracy against parameters and against latency (batch 32), one labelled point per row, on ``task``'s dev set;
+    the title names the rows' preset and seeds (:func:`run_caption`).
 
     Saves a PNG at ``path`` when given; returns the matplotlib figure.
     """
@@ -232,19 +241,19 @@ def plot_results(rows: list[dict], path: str | os.PathLike | None = None, task: 
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
+    points = {}
     for ax, key, label in ((axes[0], "params", "parameters (millions)"),
                            (axes[1], "latency_ms_b32", "CPU latency, ms per sentence at batch 32")):
-        points = [(row[key] / 1e6 if key == "params" else row[key], row["accuracy"], row["name"]) for row in rows]
-        for x, y, _ in points:
+        points[ax] = [(row[key] / 1e6 if key == "params" else row[key], row["accuracy"], row["name"]) for row in rows]
+        for x, y, _ in points[ax]:
             ax.scatter(x, y, s=60)
         ax.set_xlabel(label)
         ax.set_ylabel(f"{task} dev accuracy")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.1)                       # room for the names at the edges
-    fig.suptitle(f"{task}: accuracy against size and speed")
-    for ax, key in zip(axes, ("params", "latency_ms_b32")):
-        label_points(ax, [(r[key] / 1e6 if key == "params" else r[key], r["accuracy"], r["name"]) for r in rows],
-                     fontsize=8)
+    fig.suptitle(f"{task}: accuracy against size and speed ({run_caption(rows)})")
+    for ax, named in points.items():                    # once both panels are drawn: labels placed on the final layout
+        label_points(ax, named, fontsize=8)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig

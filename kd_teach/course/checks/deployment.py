@@ -55,6 +55,15 @@ def int8_accuracy_loss(rows: list[dict]) -> dict[tuple[str, str], float]:
     return out
 
 
+def _means(rows: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(name, runtime) -> (mean accuracy, mean latency_ms_b1) over its seeds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["name"], r["runtime"]), []).append(r)
+    return {k: (statistics.fmean(r["accuracy"] for r in g), statistics.fmean(r["latency_ms_b1"] for r in g))
+            for k, g in groups.items()}
+
+
 def pick_deployment(rows: list[dict], budget_ms: float) -> tuple[str, str]:
     """The (name, runtime) with the best mean accuracy over its seeds whose mean ``latency_ms_b1`` is at most
     ``budget_ms``; between equally accurate candidates, the faster (the same model in two float32 runtimes
@@ -63,11 +72,7 @@ def pick_deployment(rows: list[dict], budget_ms: float) -> tuple[str, str]:
     Raises:
         ValueError: when none fits, naming the fastest.
     """
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["name"], r["runtime"]), []).append(r)
-    mean = {k: (statistics.fmean(r["accuracy"] for r in g), statistics.fmean(r["latency_ms_b1"] for r in g))
-            for k, g in groups.items()}
+    mean = _means(rows)
     fits = [k for k, (_, ms) in mean.items() if ms <= budget_ms]
     if not fits:
         fastest = min(mean, key=lambda k: mean[k][1])
@@ -128,14 +133,19 @@ def _speedups_inverted(rows):
     return {k: 1 / v for k, v in same_runtime_speedups(rows).items()}
 
 
-def _speedups_against_torch(rows):
-    t = statistics.fmean(r["latency_ms_b1"] for r in rows if r["name"] == "teacher" and r["runtime"] == "torch")
+def _speedups_against_one_teacher(rows, runtimes=None):
+    """Every row against one teacher latency: its rows in ``runtimes`` (None: every runtime) averaged."""
+    t = statistics.fmean(r["latency_ms_b1"] for r in rows if r["name"] == "teacher"
+                         and (runtimes is None or r["runtime"] in runtimes))
     return {(r["name"], r["seed"], r["runtime"]): t / r["latency_ms_b1"] for r in rows if r["name"] != "teacher"}
+
+
+def _speedups_against_torch(rows):
+    return _speedups_against_one_teacher(rows, ("torch",))
 
 
 def _speedups_against_all_runtimes(rows):
-    t = statistics.fmean(r["latency_ms_b1"] for r in rows if r["name"] == "teacher")
-    return {(r["name"], r["seed"], r["runtime"]): t / r["latency_ms_b1"] for r in rows if r["name"] != "teacher"}
+    return _speedups_against_one_teacher(rows)
 
 
 SPEEDUP_MISTAKES = [
@@ -149,19 +159,26 @@ SPEEDUP_MISTAKES = [
 ]
 
 
-def check_same_runtime_speedups(fn: Callable) -> None:
-    """Check fn(rows) -> {(name, seed, runtime): speed-up} against :func:`same_runtime_speedups`."""
-    name = "same_runtime_speedups"
+def _check_table(fn: Callable, reference: Callable, mistakes: list, hint: str, success: str) -> None:
+    """Run fn(rows) and ``reference(rows)`` (a dict of numbers) on every table; the first difference fails, with
+    the hint of the mistake that reproduces fn's output (``hint`` when none does); all agree: ``success``."""
+    name = reference.__name__
     for what, rows in _tables():
         out = _call(fn, name, what, [dict(r) for r in rows])
-        want = same_runtime_speedups(rows)
+        want = reference(rows)
         if _close(out, want, 1e-6):
             continue
-        hint = next((h for mistake, h in SPEEDUP_MISTAKES if _close(out, mistake(rows), 1e-6)),
-                    "the speed-up of a row is the teacher's mean latency_ms_b1 in the row's runtime divided by the "
-                    "row's own; one entry per student row, keyed (name, seed, runtime), the teacher left out.")
+        hint = next((h for mistake, h in mistakes if _close(out, mistake(rows), 1e-6)), hint)
         raise CheckFailed(f"{name} differs on {what}: {_first_difference(out, want)}.\nHint: {hint}")
-    print(f"✓ {name} takes every student row's speed-up against the teacher served the same way.")
+    print(f"✓ {name} {success}")
+
+
+def check_same_runtime_speedups(fn: Callable) -> None:
+    """Check fn(rows) -> {(name, seed, runtime): speed-up} against :func:`same_runtime_speedups`."""
+    _check_table(fn, same_runtime_speedups, SPEEDUP_MISTAKES,
+                 "the speed-up of a row is the teacher's mean latency_ms_b1 in the row's runtime divided by the "
+                 "row's own; one entry per student row, keyed (name, seed, runtime), the teacher left out.",
+                 "takes every student row's speed-up against the teacher served the same way.")
 
 
 # ------------------------------------------------------------------ exercise 2: what int8 costs
@@ -195,17 +212,10 @@ LOSS_MISTAKES = [
 
 def check_int8_accuracy_loss(fn: Callable) -> None:
     """Check fn(rows) -> {(name, int8 runtime): points} against :func:`int8_accuracy_loss`."""
-    name = "int8_accuracy_loss"
-    for what, rows in _tables():
-        out = _call(fn, name, what, [dict(r) for r in rows])
-        want = int8_accuracy_loss(rows)
-        if _close(out, want, 1e-6):
-            continue
-        hint = next((h for mistake, h in LOSS_MISTAKES if _close(out, mistake(rows), 1e-6)),
-                    "for each model and int8 runtime: 100 x (accuracy in the float32 runtime it quantises - accuracy "
-                    "in int8), seed by seed, then the mean over the seeds.")
-        raise CheckFailed(f"{name} differs on {what}: {_first_difference(out, want)}.\nHint: {hint}")
-    print(f"✓ {name} holds int8 against the same model and seed in float32, in points.")
+    _check_table(fn, int8_accuracy_loss, LOSS_MISTAKES,
+                 "for each model and int8 runtime: 100 x (accuracy in the float32 runtime it quantises - accuracy "
+                 "in int8), seed by seed, then the mean over the seeds.",
+                 "holds int8 against the same model and seed in float32, in points.")
 
 
 # ------------------------------------------------------------------ exercise 3: choosing under a budget
@@ -213,8 +223,7 @@ def check_pick_deployment(fn: Callable) -> None:
     """Check fn(rows, budget_ms) -> (name, runtime) against :func:`pick_deployment` (ValueError when none fits)."""
     name = "pick_deployment"
     for what, rows in _tables():
-        means = sorted({statistics.fmean(x["latency_ms_b1"] for x in rows if (x["name"], x["runtime"]) == key)
-                        for key in {(r["name"], r["runtime"]) for r in rows}})
+        means = sorted(ms for _, ms in _means(rows).values())
         for budget in (means[0] * 0.9, means[0], means[len(means) // 3], means[len(means) // 2] * 1.01, means[-1]):
             try:
                 want = pick_deployment(rows, budget)
