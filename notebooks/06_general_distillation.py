@@ -61,8 +61,9 @@ from kd_teach.tinybert.stages import check_compatible, heldout_intermediate_loss
 # %% [markdown]
 # `PRESET` sets the scale. `smoke`, the default and what the test suite runs: 30 steps of 16
 # chunks of 32 tokens, seconds, the curves barely start. `cpu`, what the stored outputs show
-# (`make notebooks PRESET=cpu`): 200 steps of 32 chunks of 64 tokens, the one slow cell of this
-# notebook the first time; either is cached after, so this notebook then takes seconds.
+# (`make notebooks PRESET=cpu`): 3,000 steps of 32 chunks of 64 tokens (the count chosen on the
+# tuning split: `results/cpu-tuning/general.md`), the one slow cell of this notebook the first
+# time; either is cached after, so this notebook then takes seconds.
 
 # %% tags=["parameters"]
 PRESET = os.environ.get("KD_TEACH_PRESET", "smoke")
@@ -121,7 +122,7 @@ curves.figure()   # the finished curves, still: a saved notebook keeps this, not
 # ## What it learned, on held-out text
 #
 # The same losses on held-out paragraphs, before and after. $L_{attn}$ is by far the largest
-# (about ten times $L_{hidn}$, before and after): it is an MSE on pre-softmax attention scores,
+# (about nine times $L_{hidn}$ before training, five after): it is an MSE on pre-softmax attention scores,
 # which span tens of units, while hidden states and embeddings are a few units wide. Which loss
 # falls fastest is another question, and one run cannot answer it: the three fall by similar
 # shares here, and a second seed could reorder them.
@@ -151,9 +152,10 @@ assert same
 # %% [markdown]
 # ## After distillation: the attention maps
 #
-# Compare with notebook 5, where the student was random. Even after a few hundred steps, the
-# student's heads pick up the teacher's coarse patterns (the mass on [CLS], the diagonal);
-# the fine structure needs far more text than 7 MB.
+# Compare with notebook 5, where the student was random. After general distillation the
+# student's heads follow the teacher's patterns (the mass on [CLS], the diagonal); the cell
+# below measures how closely for one head on one sentence (the mean squared difference of the
+# two maps of attention probabilities).
 
 # %%
 from kd_teach.course.attention_view import AttentionExplorer

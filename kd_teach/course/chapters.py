@@ -39,9 +39,10 @@ CHAPTER_COMPARISONS = {  # notebook -> its headline comparisons (a, b): a - b, s
                              ("tinybert-aug", "tinybert-same-steps"), ("tinybert-aug", "tinybert"),
                              ("tinybert", "tinybert-no-embd"), ("tinybert", "tinybert-no-hidn"),  # Table 6
                              ("tinybert", "tinybert-no-attn")],
-    "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"), ("distilbert-init", "hinton-kd"),
-                     ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
-                     ("tinybert-aug", "tinybert-same-steps"), ("tinybert", "baseline")],
+    "08_full_runs": [("hinton-kd", "baseline"), ("distilbert", "distilbert-init"),
+                     ("distilbert-init", "hinton-kd-distilbert-shape"), ("tinybert", "hinton-kd-tinybert-shape"),
+                     ("tinybert", "tinybert-no-td"), ("tinybert", "tinybert-no-gd"), ("tinybert", "tinybert-no-step1"),
+                     ("tinybert-aug", "tinybert-same-steps")],
     "09_deploying_the_student": [("distilbert-init", "distilbert-1layer"), ("distilbert-1layer", "hinton-kd"),
                                  ("tinybert-1layer", "distilbert-1layer")],   # one teacher layer, two trainings
 }
