@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from kd_teach.course.run_notebook import run_notebook
 
 
 def rerun(path: Path, cells: list[int], preset: str, prelude: str = "", timeout: int = 900) -> None:
@@ -30,10 +30,7 @@ def rerun(path: Path, cells: list[int], preset: str, prelude: str = "", timeout:
         raise ValueError(f"cells {wrong} of {path} are not code cells (it has {len(nb.cells)} cells)")
     part = copy.deepcopy(nb)
     part.cells = [nbformat.v4.new_code_cell(prelude)] * bool(prelude) + [copy.deepcopy(nb.cells[i]) for i in cells]
-    os.environ.update(KD_TEACH_PRESET=preset, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
-                      HF_DATASETS_DISABLE_PROGRESS_BARS="1")
-    NotebookClient(part, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    run_notebook(part, path.parent, timeout, KD_TEACH_PRESET=preset)
     for i, cell in zip(cells, part.cells[bool(prelude):]):
         nb.cells[i].outputs = [o for o in cell.outputs]
         for o in nb.cells[i].outputs:          # the stored run's numbering, not this partial run's

@@ -1,4 +1,5 @@
 """Exercises are generated from the solutions, stay in sync, and stop cleanly where unsolved."""
+import os
 from pathlib import Path
 
 import nbformat
@@ -51,6 +52,15 @@ def test_a_rebuild_keeps_a_run_solutions_outputs_and_reruns_one_that_changed(tmp
     assert nbformat.read(sol / "01_demo.ipynb", as_version=4).cells[0].outputs   # and survive a rebuild
     (sol / "01_demo.py").write_text("# %%\nx = 2\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\nprint(x + y)\n")
     assert stale_files(sol, ex) == [ex / "01_demo.py", ex / "01_demo.ipynb", sol / "01_demo.ipynb"]
+
+    # build runs the solution it rewrote, from the folder above solutions/, without progress bars, and
+    # sets that for the kernel only (kd_teach.course.run_notebook), never in the caller's environment
+    (sol / "01_demo.py").write_text("# %%\nimport os\nx = 2\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n"
+                                    "print(x + y, os.environ['TQDM_DISABLE'], os.getcwd())\n")
+    caller = dict(os.environ)
+    build(sol, ex)
+    assert nbformat.read(sol / "01_demo.ipynb", as_version=4).cells[0].outputs[0]["text"] == f"4 1 {tmp_path.resolve()}\n"
+    assert dict(os.environ) == caller
 
 
 def test_there_is_an_exercise_notebook_per_chapter_and_the_find_the_bug_set():

@@ -18,7 +18,7 @@ LAYERS = [
     ["kd_teach", "losses", "hinton", "distilbert", "tinybert", "engine", "course",
      "engine.hub", "engine.runtime", "engine.checkpoint", "engine.presets", "engine.report", "engine.frontier",
      "engine.significance",
-     "course.checks.core", "course.exercises", "course.live_plot"],
+     "course.checks.core", "course.exercises", "course.run_notebook", "course.live_plot"],
     ["engine.data", "engine.models", "engine.model_folder", "engine.verdicts"],
     ["engine.corpus", "engine.tasks", "engine.train", "engine.evaluate", "distilbert.student", "tinybert.attention",
      "tinybert.fill_mask"],

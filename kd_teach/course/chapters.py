@@ -132,6 +132,15 @@ def expectation(preset_name: str) -> str:
                                          "with: compare the order of the rows, not their values.")
 
 
+def _unmeasured(preset_name: str, at_smoke: str) -> str | None:
+    """What an estimate says at a preset the reference did not time (``at_smoke`` at ``smoke``); None at ``cpu``."""
+    if preset_name == "smoke":
+        return f"At `smoke` {at_smoke}."
+    if preset_name != "cpu":
+        return f"No reference time for preset `{preset_name}`: the reference was measured at `cpu` on 2 CPU cores."
+    return None
+
+
 def training_estimate(preset_name: str, rows: tuple[str, ...], reference: str = "cpu") -> str:
     """One sentence, to print before a cell trains ``rows``: how long they took in the reference run when nothing
     was cached (the sum of their seed-0 training times, a general TinyBERT and the teachers counted once), or,
@@ -139,10 +148,8 @@ def training_estimate(preset_name: str, rows: tuple[str, ...], reference: str = 
 
     Rows already in a run folder or in the row cache are only measured, so the real wait is often shorter.
     """
-    if preset_name == "smoke":
-        return "At `smoke` every row trains in seconds; the whole cell in a few minutes at most."
-    if preset_name != "cpu":
-        return f"No reference time for preset `{preset_name}`: the reference was measured at `cpu` on 2 CPU cores."
+    if unmeasured := _unmeasured(preset_name, "every row trains in seconds; the whole cell in a few minutes at most"):
+        return unmeasured
     table = json.loads((reference_results(reference) / "results.json").read_text())["rows"]
     ran = {r["name"]: r for r in table if r.get("seed") in (0, None) and r["name"] in rows}
     students = [n for n in rows if n != "teacher"]
@@ -162,10 +169,8 @@ def mlm_teacher_estimate(preset_name: str, reference: str = "cpu") -> str:
     """One sentence, to print before :func:`kd_teach.engine.cache.mlm_teacher` runs: how long preparing the
     masked-LM teacher took in the reference run (a row's ``mlm_teacher_seconds``), or, for a preset the
     reference was not measured at, that no time is known. Once cached it loads in seconds."""
-    if preset_name == "smoke":
-        return "At `smoke` the MLM teacher trains in seconds, once; then it is cached."
-    if preset_name != "cpu":
-        return f"No reference time for preset `{preset_name}`: the reference was measured at `cpu` on 2 CPU cores."
+    if unmeasured := _unmeasured(preset_name, "the MLM teacher trains in seconds, once; then it is cached"):
+        return unmeasured
     table = json.loads((reference_results(reference) / "results.json").read_text())["rows"]
     seconds = max((r.get("mlm_teacher_seconds") or 0.0 for r in table), default=0.0)
     if not seconds:

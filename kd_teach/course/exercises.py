@@ -20,7 +20,6 @@ are the run's, not part of the comparison.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -127,16 +126,12 @@ def execute(notebook: str | Path, timeout: int = 900) -> None:
         nbclient.exceptions.CellExecutionError: if a cell fails (a checker that does not pass, say).
     """
     import nbformat
-    from nbclient import NotebookClient
+
+    from kd_teach.course.run_notebook import run_notebook
 
     notebook = Path(notebook)
     nb = nbformat.read(notebook, as_version=4)
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(notebook.resolve().parents[1])}}).execute()
-    nbformat.write(nb, notebook)
+    nbformat.write(run_notebook(nb, notebook.resolve().parents[1], timeout), notebook)
 
 
 def build(solutions_dir: str | Path = "solutions", exercises_dir: str | Path = "exercises",
