@@ -1,6 +1,6 @@
 """Run some cells of a stored notebook again, in order, in one fresh kernel, and store their new outputs.
 
-    python scripts/rerun_cells.py notebooks/08_full_runs.ipynb 1 3 5 [--preset cpu] [--prelude CODE]
+    python scripts/rerun_cells.py notebooks/08_full_runs.ipynb 1 3 5 [--preset cpu] [--prelude CODE] [--timeout S]
 
 For cells whose output depends only on committed files (the reference tables, which read ``results/``,
 and the bank summary), when those files change: the rest of the notebook keeps the outputs of its last
@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cells", nargs="+", type=int)
     parser.add_argument("--preset", default="cpu", help="KD_TEACH_PRESET for the kernel (default cpu)")
     parser.add_argument("--prelude", default="", help="code run first, not stored (e.g. a constant a cell needs)")
+    parser.add_argument("--timeout", type=int, default=900,
+                        help="seconds a cell may run (default 900; a cell that trains rows at cpu needs more)")
     args = parser.parse_args(argv)
-    rerun(args.notebook, args.cells, args.preset, args.prelude)
+    rerun(args.notebook, args.cells, args.preset, args.prelude, args.timeout)
     print(f"{args.notebook}: cells {', '.join(map(str, args.cells))} run again and stored")
     return 0
 
