@@ -37,11 +37,13 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from kd_teach.course.checks import check_paired_bootstrap, check_pick_within_budget
+from kd_teach.engine.pipeline import expand_rows
 from kd_teach.engine.report import HEADLINE_COMPARISONS, load_results, reference_results, seed_summary
 from kd_teach.engine.significance import correctness
 from kd_teach.engine.verdicts import compare, comparison_table, reference_labels
 
-rows = load_results(reference_results("cpu") / "results.json")["rows"]
+leaderboard = {"teacher", *expand_rows("all")}   # notebook 8's rows (results/cpu also holds Table 6's and more)
+rows = [r for r in load_results(reference_results("cpu") / "results.json")["rows"] if r["name"] in leaderboard]
 print(f"{len(rows)} rows: " + ", ".join(f"{e['name']} ({e['n']} seed{'s' * (e['n'] > 1)})" for e in seed_summary(rows)))
 
 # %% [markdown]
@@ -52,8 +54,8 @@ print(f"{len(rows)} rows: " + ", ".join(f"{e['name']} ({e['n']} seed{'s' * (e['n
 #
 # - a row is a model, over all its seeds: judge it by its **mean** dev accuracy and its
 #   **mean** batch-1 latency (`latency_ms_b1`) over its rows; one lucky seed proves nothing,
-#   and the latency of one measurement is noisy too (the reference's three TinyBERT rows, one
-#   architecture, were timed between 1.9 and 2.8 ms);
+#   and the latency of one measurement is noisy too (the reference's seven rows of TinyBERT's
+#   shape, one architecture, were timed between 2.0 and 3.1 ms);
 # - it fits when its mean batch-1 latency is **at most** `budget_ms`;
 # - among the rows that fit, the one with the best mean accuracy; the teacher is a row like
 #   any other;
@@ -82,20 +84,21 @@ def pick_within_budget(rows: list[dict], budget_ms: float) -> str:
 check_pick_within_budget(pick_within_budget)
 
 # %%
-for budget in (7.0, 4.0, 3.0, 2.5, 1.0):
+for budget in (7.0, 4.0, 2.9, 2.5, 1.0):
     try:
         print(f"{budget:4.1f} ms: {pick_within_budget(rows, budget)}")
     except ValueError as e:
         print(f"{budget:4.1f} ms: {e}")
-assert pick_within_budget(rows, 7.0) == "teacher" and pick_within_budget(rows, 3.0) == "distilbert"
+assert pick_within_budget(rows, 7.0) == "teacher" and pick_within_budget(rows, 2.9) == "tinybert-same-steps"
 
 # %% [markdown]
-# Read the lines. At 3 ms, DistilBERT's student, cut from the teacher's own layers, keeps
-# 98.6% of its accuracy at less than half its batch-1 latency. At 4 ms the pick is
-# `distilbert-init`, ahead of `distilbert` by 0.04 points on average: a choice between two
-# rows whose difference the next exercise finds inside the noise (ship either). At 2.5 ms `tinybert`
-# itself misses by 0.003 ms (its mean is 2.503), so its ablation `tinybert-aug` is picked: a
-# budget read off one noisy timing decides by less than a measurement's spread.
+# Read the lines. At 2.9 ms the pick is `tinybert-same-steps`, 98.6% of the teacher at 2.88
+# ms; `distilbert` is exactly as accurate (2,151 of its 2,616 answers right over three seeds,
+# as many) and misses by 0.04 ms. At 4 ms the pick is `distilbert-init`, ahead of `distilbert`
+# by 0.04 points on average: a choice between two rows whose difference the next exercise
+# finds inside the noise (ship either). At 2.5 ms `tinybert` fits by 0.025 ms (its mean is
+# 2.475). Each row was timed in its own run: a pick that turns on hundredths of a millisecond
+# is decided by less than a measurement's spread.
 
 # %% [markdown]
 # ## Exercise 2: a difference, or noise? The paired bootstrap

@@ -207,7 +207,9 @@ def test_only_the_spine_runs_on_a_task_of_ones_own(capsys):
 
     assert expand_rows("spine", "my") == ("teacher", "baseline", "hinton-kd")
     assert main(["run", "--data", "my.csv", "--rows", "baseline,distilbert"]) == 2
-    assert "distilbert, distilbert-init run on SST-2 only for now; on task 'my'" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "distilbert, distilbert-init, distilbert-random, hinton-kd-distilbert-shape run on SST-2 only for now; " \
+           "on task 'my'" in said
 
 
 def test_sst2_teacher_keys_are_unchanged_and_a_task_of_ones_own_has_its_own(smoke_data):
