@@ -187,12 +187,12 @@ def one_layer_settings(preset: Preset) -> OneLayerSettings:
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        name="smoke", train_size=2000, transfer_size=2000, dev_size=872, batch_size=32, teacher_epochs=1,
+        name="smoke", train_size=2000, transfer_size=1000, dev_size=872, batch_size=32, teacher_epochs=1,
         teacher_lr=1e-4, student=StudentSize(layers=2, hidden=128, heads=2, ffn=512),
         student_epochs=4, kd_epochs=2, student_lr=5e-4, latency_repeats=2,
         corpus_max_length=32, corpus_heldout=40,
         mlm_teacher=MLMTeacherSettings(steps=60, batch_size=16, lr=1e-3),
-        distilbert=DistilBertSettings(steps=30, batch_size=8, grad_accum=2, task_epochs=1, task_lr=1e-4),
+        distilbert=DistilBertSettings(steps=15, batch_size=8, grad_accum=2, task_epochs=1, task_lr=1e-4),
         tinybert=TinyBertSettings(student=StudentSize(layers=2, hidden=96, heads=12, ffn=384), general_steps=30,
                                   general_batch_size=16, general_lr=1e-3, task_size=500, step1_epochs=1,
                                   step1_lr=1e-3, step2_epochs=1, step2_lr=1e-3, augment=AugmentSettings(N=1)),
