@@ -110,6 +110,19 @@ def test_the_goal_is_met_only_when_the_shares_whole_interval_clears_95_percent(r
     assert deployment_table(rows[:1], LABELS).splitlines()[-1].endswith("|  |")          # the teacher: no verdict
 
 
+def test_the_frontier_tells_several_students_apart_by_marker_and_one_student_by_label():
+    rows = [_row("teacher", r, 700, 5.0) for r in ("torch", "onnx")]
+    one = rows + [_row("a", r, 680, 1.0) for r in ("torch", "onnx")]
+    two = one + [_row("b", r, 690, 2.0) for r in ("torch", "onnx")]
+    ax = plot_frontier(one, LABELS).axes[0]
+    assert {"torch", "onnx"} <= {t.get_text() for t in ax.texts}                 # each point named by its runtime
+    assert "a" not in {t.get_text() for t in ax.get_legend().get_texts()}
+    ax = plot_frontier(two, LABELS).axes[0]
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"a", "b", "torch", "onnx"} <= legend and not {"torch", "onnx"} & {t.get_text() for t in ax.texts}
+    assert ax.get_title().startswith("a, b served four ways,\n")
+
+
 def test_a_deployment_table_without_predictions_or_labels_says_what_to_do():
     rows = [_row("teacher", "torch", 700, 5.0), _row("s", "torch", 690, 1.0)]
     with pytest.raises(ValueError, match="labels must be the dev labels of the deployment table"):

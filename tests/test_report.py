@@ -163,3 +163,18 @@ def test_the_results_plot_names_its_preset_and_seeds():
     assert run_caption(rows[:2]) == "preset cpu, seed 0"
     assert run_caption([{"name": "x"}]) == "preset unknown, seeds unknown"
     assert plot_results(rows[:2])._suptitle.get_text() == "SST-2: accuracy against size and speed (preset cpu, seed 0)"
+
+
+
+def test_machine_info_names_the_cpu_and_its_int8_instruction_set(tmp_path):
+    # int8 accuracy may differ between CPUs (the torch-int8 teacher: 0.8245 on 2026-12-07, 0.8337 on 2026-12-08),
+    # so every table records which CPU measured it
+    from kd_teach.engine.report import INT8_FLAGS, cpu_model, machine_info
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f\n\n"
+                    "processor\t: 1\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f\n")
+    assert cpu_model(info) == ("Some CPU", "avx512f")                     # the best of INT8_FLAGS it has
+    assert cpu_model(tmp_path / "absent") == (None, None)                 # not Linux: unknown, not an error
+    machine = machine_info()
+    assert machine["cpu_int8"] in (*INT8_FLAGS, None) and (machine["cpu_model"], machine["cpu_int8"]) == cpu_model()

@@ -212,9 +212,10 @@ def plot_frontier(rows: list[dict], labels, reference: list[dict] | None = None,
     """Share of the teacher's accuracy against batch-1 speed-up over the teacher, the goal's corner shaded.
 
     Args:
-        rows: ``deployment.json``'s rows: one point per (name, runtime), mean over seeds; vertical bars the
-            share's 95% interval (:func:`deployment_summary`), horizontal bars the speed-up's sd over seeds;
-            the teacher's points (squares) are at 1x by definition.
+        rows: ``deployment.json``'s rows: one point per (name, runtime), mean over seeds, its colour the
+            runtime; vertical bars the share's 95% interval (:func:`deployment_summary`), horizontal bars the
+            speed-up's sd over seeds; the teacher's points (squares) are at 1x by definition. One student:
+            each point is labelled with its runtime; several: each student has its own marker, in the legend.
         labels: ``deployment.json``'s ``dev_labels``.
         caption: a second title line: where it was measured, the preset and seeds (:func:`provenance`).
         reference: results-table rows (torch, their own run's teacher) drawn as grey points, mean over seeds.
@@ -241,26 +242,31 @@ def plot_frontier(rows: list[dict], labels, reference: list[dict] | None = None,
     colours = dict(zip(RUNTIMES, ("tab:blue", "tab:orange", "tab:purple", "tab:red")))
     summary = deployment_summary(rows, labels)
     students = list(dict.fromkeys(e["name"] for e in summary if e["name"] != "teacher"))
+    markers = dict(zip(students, "o^Dv<>ph"))   # several students: told apart by marker (12 labels would smear)
     for e in (e for e in summary if e["name"] != "teacher"):
         y = 100 * e["share_of_teacher"]
-        ax.errorbar(e["speedup_b1"], y, xerr=e["speedup_b1_sd"], fmt="o", color=colours[e["runtime"]], capsize=2,
-                    yerr=[[y - 100 * e["share_low"]], [100 * e["share_high"] - y]])
-        label = e["runtime"] if len(students) == 1 else f"{e['name']} ({e['runtime']})"
-        tags.append((e["speedup_b1"], y, label, colours[e["runtime"]]))
+        ax.errorbar(e["speedup_b1"], y, xerr=e["speedup_b1_sd"], fmt=markers.get(e["name"], "o"),
+                    color=colours[e["runtime"]], capsize=2, yerr=[[y - 100 * e["share_low"]], [100 * e["share_high"] - y]])
+        if len(students) == 1:
+            tags.append((e["speedup_b1"], y, e["runtime"], colours[e["runtime"]]))
     for e in (e for e in summary if e["name"] == "teacher"):   # at 1x by definition; int8 may cost it accuracy
         ax.scatter(e["speedup_b1"], 100 * e["share_of_teacher"], marker="s", color=colours[e["runtime"]], zorder=3,
                    clip_on=False)
     tags.append((1, 100, "teacher", "black"))
     for runtime, colour in colours.items():
         ax.scatter([], [], color=colour, label=runtime)
+    if len(students) > 1:
+        for name, marker in markers.items():
+            ax.scatter([], [], color="black", marker=marker, label=name)
     top = max([e["speedup_b1"] + e["speedup_b1_sd"] for e in summary] + [GOAL["speedup_b1"]]) * 1.2
     ax.set_xlim(0, top)
     ax.set_ylim(min([60.0] + [100 * e["share_low"] - 2 for e in summary]), 103)
     ax.set_xlabel("batch-1 speed-up over the teacher in the same runtime (x; bars: sd over seeds)")
     ax.set_ylabel("% of the teacher's dev accuracy (bars: 95% interval)")
     ax.legend(loc="lower right", fontsize=7)
-    ax.set_title(f"{', '.join(students)} served four ways, each against the teacher served the same way "
-                 "(grey: the results table, torch)" + (f"\n{caption}" if caption else ""), fontsize=9)
+    ax.set_title(f"{', '.join(students)} served four ways,\neach against the teacher served the same way"
+                 + (" (grey: the results table, torch)" if reference else "") + (f"\n{caption}" if caption else ""),
+                 fontsize=9)
     ax.grid(alpha=0.3)
     label_points(ax, tags)
     if path is not None:

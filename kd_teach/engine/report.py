@@ -45,9 +45,33 @@ def reference_results(name: str) -> Path:
     return folder
 
 
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "avx512f", "avx2")  # CPU flags that decide torch's int8 kernels, best first
+
+
+def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str | None, str | None]:
+    """The CPU's model name and the best of :data:`INT8_FLAGS` it has, read from ``cpuinfo`` (Linux's; None, None
+    where there is no such file).
+
+    Recorded because int8 results may depend on it: the same teacher and code read 0.8245 in torch's dynamic int8 on
+    2026-12-07 and 0.8337 (no loss) on 2026-12-08 on an AMD EPYC with AVX-512 VNNI; the first CPU was not recorded.
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None, None
+    fields = {}
+    for key, _, value in (line.partition(":") for line in text.splitlines()):
+        fields.setdefault(key.strip(), value.strip())                      # the first core's
+    model, flags = fields.get("model name") or None, set(fields.get("flags", "").split())
+    return model, next((f for f in INT8_FLAGS if f in flags), None)
+
+
 def machine_info() -> dict:
-    """Where the numbers were measured."""
+    """Where the numbers were measured: platform, CPU model and its best int8 instruction set
+    (:func:`cpu_model`), cores, torch threads and version, GPU."""
+    model, int8 = cpu_model()
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_model": model, "cpu_int8": int8,
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
