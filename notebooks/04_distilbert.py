@@ -470,7 +470,11 @@ Markdown(beside_reference(own, reference))
 #   0.264). But 300 steps on 7 MB are a sliver of the paper's 90 hours on eight 16 GB V100
 #   GPUs over the BERT corpus (English Wikipedia and the Toronto Book Corpus), and SST-2
 #   training with the teacher's soft targets on 32,256 sentences then brings both students
-#   to the same place.
+#   to the same place. Two more tries (`benchmarks/pretraining.py`, `results/cpu-pretraining/`)
+#   did not change that. The same 300 steps on the transfer set's SST-2 sentences, in-domain
+#   text, gave -0.3 points [-1.1, +0.3] against `distilbert-init` over three seeds. Ten times
+#   as many steps on the general corpus (one seed, 46 minutes) raised the student's
+#   masked-token accuracy to 0.241 and gave +0.6 [-0.7, +1.9], which one seed cannot tell apart.
 # - **From a random start it does not pay either, and here is why.** `distilbert-random` gets the
 #   same 300 steps of pre-training distillation from random weights; against
 #   `hinton-kd-distilbert-shape` (the same random shape, straight to SST-2) it is +0.6 points

@@ -146,9 +146,10 @@ assert d.low > 0 and d.high - d.low < np.hypot(a.high - a.low, b.high - b.low)  
 # | `cpu` | all-MiniLM-L6-v2 (6 layers, 22.7M parameters) | 2,000 labelled + 30,256 unlabelled sentences; hundreds to thousands of distillation steps | 2 CPU cores: the run cell prints, before it starts, how long the reference run took |
 # | `smoke` | all-MiniLM-L6-v2 | a few hundred to 2,000 sentences, tiny students | the test suite: every row in under a minute, numbers that mean little |
 #
-# `preset_for_hardware()` picks `gpu-full` when CUDA is available and `cpu` otherwise;
-# `KD_TEACH_PRESET` overrides it (the test suite sets `smoke`), and so can you, in the
-# next cell. The stored outputs of this notebook were made at `cpu` (`make notebooks PRESET=cpu`). A notebook is one process, so one GPU; on several, run the same experiment from a
+# `preset_for_hardware()` picks `gpu-full` when CUDA is available and `smoke` otherwise, so
+# that "Run All" on a laptop finishes in minutes; `KD_TEACH_PRESET` overrides it, and so can
+# you, in the next cell: `PRESET = "cpu"` for the course's real scale on a CPU (the run cell
+# prints how long the reference run took before it starts). The stored outputs of this notebook were made at `cpu` (`make notebooks PRESET=cpu`). A notebook is one process, so one GPU; on several, run the same experiment from a
 # terminal, one process per GPU, data-parallel (`benchmarks/RESULTS.md`, "Every row"):
 # `accelerate launch --num_processes 4 -m kd_teach.engine.cli run sst2 --rows all --preset gpu-full`.
 

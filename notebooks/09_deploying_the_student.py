@@ -131,9 +131,10 @@ display(Markdown(comparison_table(reference, CHAPTER_COMPARISONS[CHAPTER], label
 # %% [markdown]
 # ## Your run
 #
-# The parameters: `PRESET` picks the scale (a GPU run uses `gpu-full`; on a CPU `cpu`, whose
-# run cell prints how long the reference run took before it starts; `smoke` only checks that
-# every cell runs), `SEED` the student's seed.
+# The parameters: `PRESET` picks the scale (a GPU run uses `gpu-full`; on a CPU the default is
+# `smoke`, which only checks that every cell runs; `PRESET = "cpu"` gives the course's real
+# scale, and its run cell prints how long the reference run took before it starts), `SEED`
+# the student's seed.
 
 # %% tags=["parameters"]
 PRESET = preset_for_hardware()  # or "smoke", "cpu", "gpu-full"

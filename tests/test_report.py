@@ -77,15 +77,15 @@ def test_training_curves_get_one_panel_per_stage(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 5_000
 
 
-def test_the_full_run_preset_follows_the_hardware(monkeypatch):
+def test_the_full_run_preset_follows_the_hardware_and_never_starts_cpu_by_itself(monkeypatch):
     import torch
 
     from kd_teach.engine.presets import preset_for_hardware
 
     monkeypatch.delenv("KD_TEACH_PRESET", raising=False)
-    assert preset_for_hardware() == ("gpu-full" if torch.cuda.is_available() else "cpu")
-    monkeypatch.setenv("KD_TEACH_PRESET", "smoke")
-    assert preset_for_hardware() == "smoke"
+    assert preset_for_hardware() == ("gpu-full" if torch.cuda.is_available() else "smoke")
+    monkeypatch.setenv("KD_TEACH_PRESET", "cpu")                       # the learner's (or make notebooks') choice
+    assert preset_for_hardware() == "cpu"
 
 
 def test_planned_steps_count_each_stage():

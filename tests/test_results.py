@@ -210,3 +210,22 @@ def test_tinyberts_general_distillation_steps_are_the_ones_its_search_on_the_tun
     assert get_preset("cpu").tinybert.general_steps == best["general_steps"]
     for c in search["candidates"]:                                     # each general student ran its full length
         assert [s["general_steps_run"] for s in c["per_seed"]] == [c["general_steps"]] * len(c["seeds"])
+
+
+@pytest.mark.parametrize("variant, seeds", [("in-domain", [0, 1, 2]), ("longer", [0])])
+def test_the_pretraining_variants_report_is_its_rows_and_results_md_quotes_it(variant, seeds):
+    # issue 26, item 5: benchmarks/pretraining.py's committed report, rebuilt from its rows and results/cpu's
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pretraining", ROOT / "benchmarks" / "pretraining.py")
+    pretraining = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pretraining)
+    out = ROOT / "results" / "cpu-pretraining" / variant
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert sorted(r["seed"] for r in rows if r["name"] == "distilbert") == seeds
+    text = pretraining.report(variant, seeds, out)
+    assert (out / "pretraining.md").read_text() == text + "\n"
+    results_md = " ".join((ROOT / "benchmarks" / "RESULTS.md").read_text().split())   # line breaks as spaces
+    for line in text.splitlines()[-2:]:                   # each comparison's mean and interval, as RESULTS.md gives them
+        mean, interval = line.split(" | ")[2:4]
+        assert f"{mean} points {interval}" in results_md or f"{mean} {interval}" in results_md, (variant, line)

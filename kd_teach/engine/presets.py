@@ -248,11 +248,13 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 
 
 def preset_for_hardware() -> str:
-    """The preset a full run should use here: ``$KD_TEACH_PRESET`` if set, else ``gpu-full`` when CUDA is
-    available, else ``cpu``."""
+    """The preset a notebook's full run takes unless the learner picks one: ``$KD_TEACH_PRESET`` if set, else
+    ``gpu-full`` when CUDA is available, else ``smoke`` (minutes). On a CPU the course's real scale, ``cpu``
+    (tens of minutes a row: :func:`kd_teach.course.chapters.training_estimate` gives the reference run's times),
+    is a choice made by hand, never one a "Run All" makes by itself."""
     import torch
 
-    return os.environ.get("KD_TEACH_PRESET") or ("gpu-full" if torch.cuda.is_available() else "cpu")
+    return os.environ.get("KD_TEACH_PRESET") or ("gpu-full" if torch.cuda.is_available() else "smoke")
 
 
 SST2_TRAIN_ROWS = 67_349
