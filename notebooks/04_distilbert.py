@@ -473,8 +473,9 @@ Markdown(beside_reference(own, reference))
 #   to the same place. Two more tries (`benchmarks/pretraining.py`, `results/cpu-pretraining/`)
 #   did not change that. The same 300 steps on the transfer set's SST-2 sentences, in-domain
 #   text, gave -0.3 points [-1.1, +0.3] against `distilbert-init` over three seeds. Ten times
-#   as many steps on the general corpus (one seed, 46 minutes) raised the student's
-#   masked-token accuracy to 0.241 and gave +0.6 [-0.7, +1.9], which one seed cannot tell apart.
+#   as many steps on the general corpus (one seed, 46 minutes: `results/cpu-pretraining/longer`)
+#   raised the student's masked-token accuracy to 0.241 and gave +0.6 [-0.7, +1.9], which one
+#   seed cannot tell apart.
 # - **From a random start it does not pay either, and here is why.** `distilbert-random` gets the
 #   same 300 steps of pre-training distillation from random weights; against
 #   `hinton-kd-distilbert-shape` (the same random shape, straight to SST-2) it is +0.6 points
