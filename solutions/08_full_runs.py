@@ -36,14 +36,13 @@ import statistics
 import numpy as np
 from IPython.display import Markdown, display
 
+from kd_teach.course.chapters import chapter_reference
 from kd_teach.course.checks import check_paired_bootstrap, check_pick_within_budget
-from kd_teach.engine.pipeline import expand_rows
-from kd_teach.engine.report import HEADLINE_COMPARISONS, load_results, reference_results, seed_summary
+from kd_teach.engine.report import HEADLINE_COMPARISONS, seed_summary
 from kd_teach.engine.significance import correctness
 from kd_teach.engine.verdicts import compare, comparison_table, reference_labels
 
-leaderboard = {"teacher", *expand_rows("all")}   # notebook 8's rows (results/cpu also holds Table 6's and more)
-rows = [r for r in load_results(reference_results("cpu") / "results.json")["rows"] if r["name"] in leaderboard]
+rows = chapter_reference("08_full_runs")   # notebook 8's rows of results/cpu (it also holds Table 6's and more)
 print(f"{len(rows)} rows: " + ", ".join(f"{e['name']} ({e['n']} seed{'s' * (e['n'] > 1)})" for e in seed_summary(rows)))
 
 # %% [markdown]

@@ -7,13 +7,11 @@ import statistics
 
 import pytest
 
+from kd_teach.course.chapters import chapter_reference
 from kd_teach.course.checks import CheckFailed
 from kd_teach.course.checks.leaderboard import check_pick_within_budget, pick_within_budget
-from kd_teach.engine.pipeline import expand_rows
-from kd_teach.engine.report import load_results, reference_results
 
-REFERENCE = [r for r in load_results(reference_results("cpu") / "results.json")["rows"]
-             if r["name"] in {"teacher", *expand_rows("all")}]   # the leaderboard's rows (notebook 08)
+REFERENCE = chapter_reference("08_full_runs")   # the leaderboard's rows (notebook 08)
 
 
 def test_the_reference_picks_by_the_mean_over_seeds():

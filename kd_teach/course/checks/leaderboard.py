@@ -17,7 +17,7 @@ from typing import Callable
 
 from kd_teach.course.checks.core import CheckFailed, one_thread
 from kd_teach.engine.frontier import best_under_budget, mean_points
-from kd_teach.engine.pipeline import expand_rows
+from kd_teach.engine.pipeline import CHAPTER_TABLE
 from kd_teach.engine.report import load_results, reference_results
 
 
@@ -111,8 +111,8 @@ def _tables() -> list[tuple[str, list[dict], list[float]]]:
     """(what, rows, budgets): the reference table, then random ones; budgets exactly at a one-seed row's
     latency, between rows, above every row and below every row."""
     try:
-        leaderboard = {"teacher", *expand_rows("all")}                             # notebook 08's rows
-        ref = [r for r in load_results(reference_results("cpu") / "results.json")["rows"] if r["name"] in leaderboard]
+        ref = [r for r in load_results(reference_results("cpu") / "results.json")["rows"]
+               if r["name"] in CHAPTER_TABLE]                                      # notebook 08's rows
         teacher = [r["latency_ms_b1"] for r in ref if r["name"] == "teacher"]      # one seed: its mean is exact
         out = [("the reference table results/cpu/results.json", ref, [2.9, 2.5, 6.0, 3.4, 1.0] + teacher[:1])]
     except FileNotFoundError:                                                       # an installed package
